@@ -1,0 +1,89 @@
+"""Mass balance: inflow - outflow = change in stock, for any process and every year.
+
+Works on plain or pint-quantified DataArrays with a ``year`` dim; the stock before the
+first year is zero unless given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .units import is_quantified, ureg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Process:
+    """Which variables of a results dataset enter, leave and accumulate in one process."""
+
+    inflows: tuple[str, ...]
+    """Names of the flows into the process (per year)."""
+    outflows: tuple[str, ...]
+    """Names of the flows out of the process (per year)."""
+    stock: str | None = None
+    """Name of the process's stock (end of year), or None for a process without one."""
+    sum_over: tuple[str, ...] = field(default=())
+    """Dims to sum over before balancing (e.g. ``chemistry`` when a flow splits by it)."""
+
+
+def stock_change(stock: xr.DataArray, initial=0.0) -> xr.DataArray:
+    """``stock[t] - stock[t-1]`` per year, with ``initial`` as the stock before the first year."""
+    previous = stock.shift(year=1)
+    first = stock.isel(year=0) - initial
+    change = stock - previous
+    change = xr.where(stock["year"] == stock["year"][0], first, change)
+    if is_quantified(stock) and not is_quantified(change):  # xr.where may drop units
+        change = change.pint.quantify(stock.data.units)
+    return change.transpose(*stock.dims)
+
+
+def _magnitude(da: xr.DataArray) -> xr.DataArray:
+    return da.pint.dequantify() if is_quantified(da) else da
+
+
+def max_errors(balance: xr.DataArray, reference: xr.Dataset | xr.DataArray) -> dict[str, float]:
+    """Largest absolute balance error, and that error relative to the largest value in
+    ``reference`` (the stocks and flows that were balanced)."""
+    abs_error = float(np.abs(_magnitude(balance)).max()) if balance.size else 0.0
+    refs = reference.data_vars.values() if isinstance(reference, xr.Dataset) else [reference]
+    scale = max((float(np.abs(_magnitude(r)).max()) for r in refs if r.size), default=0.0)
+    return {
+        "max_abs_balance_error": abs_error,
+        "max_rel_balance_error": abs_error / scale if scale > 0 else abs_error,
+    }
+
+
+def process_balance(ds: xr.Dataset, process: Process) -> xr.DataArray:
+    """``sum(inflows) - sum(outflows) - stock change`` of one process, per year.
+
+    With pint units, the stock change (a stock) is divided by one year to compare with flows.
+    """
+
+    def total(names):
+        arrays = [ds[n].sum([d for d in process.sum_over if d in ds[n].dims]) for n in names]
+        return sum(arrays[1:], arrays[0]) if arrays else 0.0
+
+    result = total(process.inflows) - total(process.outflows)
+    if process.stock is not None:
+        change = stock_change(total([process.stock]))
+        result = result - (change / ureg.Quantity(1, "yr") if is_quantified(change) else change)
+    return result
+
+
+def check(ds: xr.Dataset, processes: dict[str, Process]) -> xr.Dataset:
+    """Balance of every process: a dataset with one variable per process, and the largest
+    absolute and relative errors over all of them in ``attrs``."""
+    balances = xr.Dataset({name: process_balance(ds, p) for name, p in processes.items()})
+    worst = {"max_abs_balance_error": 0.0, "max_rel_balance_error": 0.0}
+    for name, p in processes.items():
+        names = [*p.inflows, *p.outflows, *([p.stock] if p.stock else [])]
+        errors = max_errors(balances[name], ds[names])
+        log.debug("balance of %s: %s", name, errors)
+        worst = {k: max(worst[k], errors[k]) for k in worst}
+    balances.attrs.update(worst)
+    return balances

@@ -1,0 +1,429 @@
+"""Cohort stock models: inflow-driven and stock-driven, vectorised over every extra dim.
+
+Discretisation (ODYM's, the default): time runs in whole years; the stock is measured at
+the end of each year; flows happen during the year. A cohort is the inflow of one year.
+``sf[t, c]`` is the share of cohort ``c`` still in stock at the end of year ``t``: with
+``inflow_at="end"`` it is ``S(t - c)``, the lifetime's survival at the integer ages
+0, 1, 2, ... The outflow of cohort ``c`` in year ``t`` is ``i[c] * (sf[t-1, c] - sf[t, c])``,
+and ``i[c] * (1 - sf[c, c])`` in its inflow year.
+
+Other discretisations follow flodym's options: ``inflow_at="middle"`` or ``"start"``
+evaluates survival at ages ``t - c + 0.5`` or ``t - c + 1``; ``n_pts_per_interval=N``
+(2 to 10) spreads each year's inflow over N Gauss-Lobatto points within the year and
+averages their survival (``inflow_at`` is then ignored). Use it for lifetimes of a few
+years or less, where the timing of inflow within the year matters.
+
+Inputs are ``xr.DataArray`` s with a numeric ``year`` dim (step 1) and any other dims;
+flows are per year. Every other dim is a batch dim: the maths is one matrix product or
+one triangular solve for all of them, never a Python loop over series. Results are
+``xr.Dataset`` s with ``stock``, ``inflow``, ``outflow``, ``stock_change`` and ``balance``
+(``inflow - outflow - stock_change``), and with ``by_cohort=True`` ``stock_by_cohort`` and
+``outflow_by_cohort`` (dims ``year``, ``cohort``). pint units pass through: a flow in
+``t/yr`` gives a stock in ``t`` and back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+from numpy.polynomial import legendre
+from scipy.linalg import solve_triangular
+
+from . import balance
+from .lifetimes import Lifetime
+from .units import is_quantified, magnitude_and_unit, ureg
+
+log = logging.getLogger(__name__)
+
+InflowAt = Literal["start", "middle", "end"]
+_INFLOW_AT_POINT = {"start": 0.0, "middle": 0.5, "end": 1.0}
+
+
+@dataclass(frozen=True)
+class Discretisation:
+    """Where in the year a cohort's inflow happens, for the survival matrix."""
+
+    inflow_at: InflowAt = "end"
+    """Point of inflow within the year when ``n_pts_per_interval == 1``."""
+    n_pts_per_interval: int = 1
+    """Gauss-Lobatto points per year (1 = a single point at ``inflow_at``; at most 10)."""
+
+    def __post_init__(self):
+        if self.inflow_at not in _INFLOW_AT_POINT:
+            raise ValueError(
+                f"inflow_at: expected one of {sorted(_INFLOW_AT_POINT)}, got {self.inflow_at!r}"
+            )
+        if not isinstance(self.n_pts_per_interval, int) or not 1 <= self.n_pts_per_interval <= 10:
+            raise ValueError(
+                f"n_pts_per_interval: expected an integer from 1 to 10, got {self.n_pts_per_interval!r}"
+            )
+
+    def points_and_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points within the year (0 = its start, 1 = its end) and their weights (sum 1)."""
+        n = self.n_pts_per_interval
+        if n == 1:
+            return np.array([_INFLOW_AT_POINT[self.inflow_at]]), np.array([1.0])
+        # Gauss-Lobatto on [-1, 1]: the end points and the roots of P'_{n-1}.
+        p_n1 = legendre.Legendre.basis(n - 1)
+        nodes = np.concatenate([[-1.0], np.sort(p_n1.deriv().roots().real), [1.0]])
+        weights = 2.0 / (n * (n - 1) * p_n1(nodes) ** 2)
+        return (nodes + 1) / 2, weights / 2
+
+
+def survival_matrix(
+    lifetime: Lifetime, years, discretisation: Discretisation = Discretisation()
+) -> xr.DataArray:
+    """``sf[year, cohort]``: share of each cohort in stock at the end of each year.
+
+    Dims: the lifetime's extra dims, then ``year``, ``cohort`` (both with ``years`` as
+    coordinates); zero above the diagonal (cohorts not yet born). Dimensionless.
+    """
+    years = np.asarray(years)
+    lifetime = lifetime.sel_cohorts(years)
+    year = xr.DataArray(years, dims="year", coords={"year": years})
+    cohort = xr.DataArray(years, dims="cohort", coords={"cohort": years})
+    elapsed = (year - cohort).astype(float)
+    sf = 0.0
+    for point, weight in zip(*discretisation.points_and_weights()):
+        sf = sf + weight * lifetime.survival(elapsed + 1.0 - point)
+    sf = xr.where(elapsed >= 0, sf, 0.0)
+    return sf.transpose(..., "year", "cohort")
+
+
+def outflow_matrix(sf: xr.DataArray) -> xr.DataArray:
+    """``P[year, cohort]``: share of each cohort leaving in each year, from ``sf``.
+
+    ``sf[t-1, c] - sf[t, c]`` below the diagonal, ``1 - sf[c, c]`` on it.
+    """
+    return _present_at_start(sf) - sf
+
+
+def _present_at_start(sf: xr.DataArray) -> xr.DataArray:
+    """Share of each cohort present before the year's outflow: 1 in its inflow year."""
+    prev = sf.shift(year=1, fill_value=0.0)
+    diagonal = sf["year"] == sf["cohort"]
+    return xr.where(diagonal, 1.0, prev).transpose(*sf.dims)
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def _check_series(da, name: str) -> tuple[xr.DataArray, object]:
+    da, unit = magnitude_and_unit(da, name)
+    if "year" not in da.dims:
+        raise ValueError(f"{name}: expected a 'year' dim, got dims {da.dims}")
+    if "cohort" in da.dims:
+        raise ValueError(f"{name}: the dim name 'cohort' is reserved for results")
+    _check_years(da["year"].values, f"{name}: 'year'")
+    values = da.values
+    if not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"{name}: expected numbers, got dtype {values.dtype}")
+    if np.isnan(values).any():
+        raise ValueError(f"{name}: expected numbers, found NaN")
+    if (values < 0).any():
+        raise ValueError(f"{name}: expected values >= 0, found a minimum of {values.min()}")
+    return da.astype(float), unit
+
+
+def _check_years(years: np.ndarray, name: str) -> None:
+    if not np.issubdtype(np.asarray(years).dtype, np.number):
+        raise ValueError(f"{name}: expected numeric years, got {np.asarray(years).dtype}")
+    if len(years) == 0:
+        raise ValueError(f"{name}: expected at least one year")
+    if len(years) > 1 and not np.all(np.diff(years) == 1):
+        raise ValueError(f"{name}: expected years increasing by 1, got {list(years)}")
+
+
+def _broadcast_check(*arrays: xr.DataArray, names: tuple[str, ...]) -> None:
+    try:
+        xr.align(*arrays, join="exact", exclude={"year", "cohort"})
+    except ValueError as err:
+        raise ValueError(f"{' and '.join(names)} do not broadcast: {err}") from err
+
+
+def _flow_unit_of_stock(stock_unit):
+    return None if stock_unit is None else stock_unit / ureg.year
+
+
+def _stock_unit_of_flow(flow_unit, name: str):
+    if flow_unit is None:
+        return None
+    if ureg.Quantity(1, flow_unit).dimensionality.get("[time]", 0) > -1:
+        raise ValueError(f"{name}: expected a flow per year (e.g. 't/yr'), got units {flow_unit}")
+    return flow_unit * ureg.year
+
+
+# --- numpy kernels ---------------------------------------------------------------------
+
+
+def _forward_substitution(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool):
+    """Solve ``sf @ j = stock`` year by year, vectorised over leading batch axes.
+
+    ``sf``: (..., T, T); ``stock``: (..., T); ``known``: (..., H) inflows of the first H
+    years. With ``retire``, a year whose stock falls below what survives gets no inflow;
+    the surplus leaves every cohort by the same fraction, which also scales their future
+    survival (ODYM's correction). Returns ``j`` (inflow of each cohort divided by the
+    cumulative retirement factor at its inflow year), ``g`` (that factor at the end of
+    each year), so that ``stock_by_cohort[t, c] = g[t] * sf[t, c] * j[c]``, and the early
+    retirement of each year.
+    """
+    batch = np.broadcast_shapes(sf.shape[:-2], stock.shape[:-1], known.shape[:-1])
+    n_years, n_known = stock.shape[-1], known.shape[-1]
+    j = np.zeros(batch + (n_years,))
+    g = np.ones(batch + (n_years,))
+    early = np.zeros(batch + (n_years,))
+    j[..., :n_known] = known
+    factor = np.ones(batch)
+    for t in range(n_known, n_years):
+        surviving = np.einsum("...c,...c->...", sf[..., t, :t], j[..., :t]) * factor
+        need = stock[..., t] - surviving
+        diagonal = np.broadcast_to(sf[..., t, t], batch)
+        if np.any((diagonal == 0) & (need > 0)):
+            raise ValueError(
+                "lifetime: no item survives its inflow year, so no stock can be built "
+                f"(year index {t})"
+            )
+        falls = need < 0 if retire else np.zeros(batch, bool)
+        inflow = np.divide(need, diagonal, out=np.zeros(batch), where=(diagonal > 0) & ~falls)
+        j[..., t] = inflow / factor
+        early[..., t] = np.where(falls, surviving - stock[..., t], 0.0)
+        factor = np.where(falls, factor * stock[..., t] / np.where(falls, surviving, 1.0), factor)
+        g[..., t] = factor
+    return j, g, early
+
+
+def _as_batched(da: xr.DataArray, batch_dims: list[str], tail: tuple[str, ...]) -> np.ndarray:
+    """``da``'s values with axes ``batch_dims`` (size 1 where ``da`` lacks one) + ``tail``."""
+    own = [d for d in batch_dims if d in da.dims]
+    values = da.transpose(*own, *tail).values
+    shape = [da.sizes[d] if d in da.dims else 1 for d in batch_dims] + [da.sizes[d] for d in tail]
+    return values.reshape(shape)
+
+
+def _matvec(matrix: xr.DataArray, vector: xr.DataArray) -> xr.DataArray:
+    """``sum over cohort of matrix[..., year, cohort] * vector[cohort, ...]``."""
+    if set(matrix.dims) == {"year", "cohort"}:
+        v = vector.transpose("cohort", ...)
+        out = matrix.transpose("year", "cohort").values @ v.values.reshape(v.sizes["cohort"], -1)
+        coords = {k: c for k, c in v.coords.items() if "cohort" not in c.dims}
+        coords["year"] = matrix["year"]
+        return xr.DataArray(
+            out.reshape((matrix.sizes["year"],) + v.shape[1:]),
+            dims=("year",) + v.dims[1:],
+            coords=coords,
+        )
+    return xr.dot(matrix, vector, dim="cohort").transpose("year", ...)
+
+
+# --- public models ---------------------------------------------------------------------
+
+
+def inflow_driven(
+    inflow: xr.DataArray,
+    lifetime: Lifetime,
+    *,
+    by_cohort: bool = False,
+    inflow_at: InflowAt = "end",
+    n_pts_per_interval: int = 1,
+) -> xr.Dataset:
+    """Stock and outflow from inflow and lifetime.
+
+    ``inflow``: dims ``year`` + any; per year (e.g. ``vehicle/yr``), >= 0.
+    Returns the dataset described in the module docstring; the stock is in the inflow's
+    unit times a year.
+    """
+    inflow, unit = _check_series(inflow, "inflow")
+    stock_unit = _stock_unit_of_flow(unit, "inflow")
+    disc = Discretisation(inflow_at, n_pts_per_interval)
+    sf = survival_matrix(lifetime, inflow["year"].values, disc)
+    _broadcast_check(sf, inflow, names=("lifetime", "inflow"))
+    cohort_inflow = inflow.rename(year="cohort")
+    ds = xr.Dataset(
+        {
+            "inflow": inflow,
+            "stock": _matvec(sf, cohort_inflow),
+            "outflow": _matvec(outflow_matrix(sf), cohort_inflow),
+        }
+    )
+    if by_cohort:
+        ds["stock_by_cohort"] = sf * cohort_inflow
+        ds["outflow_by_cohort"] = outflow_matrix(sf) * cohort_inflow
+    return _finish(ds, flow_unit=unit, stock_unit=stock_unit)
+
+
+def inflow_from_stock_by_cohort(
+    stock_by_cohort: xr.DataArray,
+    lifetime: Lifetime,
+    *,
+    inflow_at: InflowAt = "end",
+    n_pts_per_interval: int = 1,
+) -> xr.DataArray:
+    """Back-calculate the inflow of each cohort from the stock by cohort at the end of its
+    last year (ODYM's ``compute_i_from_s``).
+
+    ``stock_by_cohort``: dims ``cohort`` (consecutive years) + any. Returns inflow with
+    dim ``year`` in place of ``cohort``: ``i[c] = s[c] / sf[last, c]``, 0 where the stock is
+    0. A cohort that holds stock although the lifetime says none of it survives is an
+    error.
+    """
+    values, unit = magnitude_and_unit(stock_by_cohort, "initial_stock_by_cohort")
+    if "cohort" not in values.dims:
+        raise ValueError(f"initial_stock_by_cohort: expected a 'cohort' dim, got {values.dims}")
+    as_series = values.rename(cohort="year")
+    as_series, _ = _check_series(as_series, "initial_stock_by_cohort")
+    years = as_series["year"].values
+    sf = survival_matrix(lifetime, years, Discretisation(inflow_at, n_pts_per_interval))
+    surviving = sf.isel(year=-1, drop=True).rename(cohort="year")
+    if bool(((surviving == 0) & (as_series > 0)).any()):
+        raise ValueError(
+            "initial_stock_by_cohort: a cohort holds stock although the lifetime leaves none "
+            "of it by the last historic year"
+        )
+    inflow = (as_series / surviving.where(surviving > 0)).fillna(0.0)
+    return inflow if unit is None else inflow.pint.quantify(unit / ureg.year, unit_registry=ureg)
+
+
+def stock_driven(
+    stock: xr.DataArray,
+    lifetime: Lifetime,
+    initial_stock_by_cohort: xr.DataArray | None = None,
+    *,
+    negative_inflow: Literal["retire", "allow"] = "retire",
+    by_cohort: bool = False,
+    inflow_at: InflowAt = "end",
+    n_pts_per_interval: int = 1,
+) -> xr.Dataset:
+    """Inflow and outflow that keep the prescribed stock, given the lifetime.
+
+    ``stock``: dims ``year`` + any; a stock (e.g. ``vehicle``), >= 0, at the end of each year.
+
+    ``initial_stock_by_cohort``: optional, dims ``cohort`` + any: the stock of each historic
+    cohort at the end of the last historic year. The historic inflows are back-calculated
+    from it (:func:`inflow_from_stock_by_cohort`), reported as ``inflow`` over those years,
+    and the stock of those years follows from them; ``stock`` is then used only for the
+    years after. The result spans the historic and the prescribed years.
+
+    ``negative_inflow``: when the stock falls faster than the lifetime retires items,
+    ``"retire"`` (default) keeps inflow at zero and lets the surplus leave every cohort by
+    the same fraction (reported as ``early_retirement``, part of ``outflow``); the
+    prescribed stock is still met. ``"allow"`` keeps the negative inflow.
+    """
+    if negative_inflow not in ("retire", "allow"):
+        raise ValueError(f"negative_inflow: expected 'retire' or 'allow', got {negative_inflow!r}")
+    stock, unit = _check_series(stock, "stock")
+    disc = Discretisation(inflow_at, n_pts_per_interval)
+    years = stock["year"].values
+    known = xr.DataArray(np.zeros(0), dims="year", coords={"year": years[:0]})
+    if initial_stock_by_cohort is not None:
+        if is_quantified(initial_stock_by_cohort) != (unit is not None):
+            raise ValueError("initial_stock_by_cohort and stock: mixed quantified and plain numbers")
+        if unit is not None:
+            initial_stock_by_cohort = initial_stock_by_cohort.pint.to(unit)
+        known = inflow_from_stock_by_cohort(
+            initial_stock_by_cohort, lifetime, inflow_at=inflow_at, n_pts_per_interval=n_pts_per_interval
+        )
+        known, _ = magnitude_and_unit(known, "initial_stock_by_cohort")
+        years = np.arange(known["year"].values[0], max(years[-1], known["year"].values[-1]) + 1)
+        if stock["year"].values[0] > known["year"].values[-1] + 1:
+            raise ValueError(
+                "stock: expected years from the year after the last historic cohort "
+                f"({known['year'].values[-1] + 1}), got {stock['year'].values[0]} onwards"
+            )
+        stock = stock.reindex(year=years, fill_value=0.0)
+    sf = survival_matrix(lifetime, years, disc)
+    _broadcast_check(sf, stock, known, names=("lifetime", "stock", "initial_stock_by_cohort"))
+    j, g, early = _solve(sf, stock, known, retire=negative_inflow == "retire")
+
+    n_known = known.sizes["year"]
+    if n_known:
+        history = _matvec(sf, known.rename(year="cohort").reindex(cohort=years, fill_value=0.0))
+        stock = xr.concat([history.isel(year=slice(None, n_known)), stock.isel(year=slice(n_known, None))], "year")
+    g_prev = g.shift(year=1, fill_value=1.0)
+    cohort_j = j.rename(year="cohort")
+    ds = xr.Dataset(
+        {
+            "stock": stock,
+            "inflow": j * g_prev,
+            "outflow": g_prev * _matvec(outflow_matrix(sf), cohort_j) + early,
+            "early_retirement": early,
+        }
+    )
+    if by_cohort:
+        ds["stock_by_cohort"] = g * sf * cohort_j
+        ds["outflow_by_cohort"] = cohort_j * (g_prev * _present_at_start(sf) - g * sf)
+    return _finish(ds, flow_unit=_flow_unit_of_stock(unit), stock_unit=unit)
+
+
+def _solve(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool):
+    """Scaled inflows ``j``, retirement factors ``g`` and early retirement, dims ``year`` + batch.
+
+    One LAPACK triangular solve for all series when the lifetime has no extra dims;
+    the year-by-year kernel only for series that need the retirement correction, or when
+    the lifetime itself varies by series.
+    """
+    batch_dims = list(dict.fromkeys([*sf.dims[:-2], *[d for d in stock.dims if d != "year"], *[d for d in known.dims if d != "year"]]))
+    stock_np = _as_batched(stock, batch_dims, ("year",))
+    known_np = _as_batched(known, batch_dims, ("year",))
+    sf_np = _as_batched(sf, batch_dims, ("year", "cohort"))
+    batch = np.broadcast_shapes(sf_np.shape[:-2], stock_np.shape[:-1], known_np.shape[:-1])
+
+    if sf.ndim == 2:
+        j = _triangular_solve(sf_np.reshape(sf_np.shape[-2:]), stock_np, known_np, batch)
+        g, early = np.ones_like(j), np.zeros_like(j)
+        falls = (j < 0).any(axis=-1) if retire else np.zeros(batch, bool)
+        if falls.any():
+            j[falls], g[falls], early[falls] = _forward_substitution(
+                sf_np.reshape(sf_np.shape[-2:]),
+                np.broadcast_to(stock_np, batch + stock_np.shape[-1:])[falls],
+                np.broadcast_to(known_np, batch + known_np.shape[-1:])[falls],
+                retire=True,
+            )
+    else:
+        j, g, early = _forward_substitution(sf_np, stock_np, known_np, retire)
+
+    coords = {"year": stock["year"]}
+    for source in (sf, stock, known):
+        coords.update(
+            {k: c for k, c in source.coords.items() if k not in ("year", "cohort") and set(c.dims) <= set(batch_dims)}
+        )
+    return tuple(
+        xr.DataArray(a, dims=(*batch_dims, "year"), coords=coords).transpose("year", ...)
+        for a in (j, g, early)
+    )
+
+
+def _triangular_solve(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, batch) -> np.ndarray:
+    """``sf @ i = stock`` for every series at once (one LAPACK call), after known years."""
+    n_years, n_known = sf.shape[0], known.shape[-1]
+    rhs = np.broadcast_to(stock, batch + (n_years,)).reshape(-1, n_years).T[n_known:]
+    inflow = np.zeros((n_years, rhs.shape[1]))
+    if n_known:
+        past = np.broadcast_to(known, batch + (n_known,)).reshape(-1, n_known).T
+        inflow[:n_known] = past
+        rhs = rhs - sf[n_known:, :n_known] @ past
+    if n_years > n_known:
+        if np.any(np.diag(sf)[n_known:] == 0) and np.any(rhs != 0):
+            raise ValueError("lifetime: no item survives its inflow year, so no stock can be built")
+        inflow[n_known:] = solve_triangular(sf[n_known:, n_known:], rhs, lower=True, check_finite=False)
+    return inflow.T.reshape(batch + (n_years,))
+
+
+def _finish(ds: xr.Dataset, flow_unit, stock_unit) -> xr.Dataset:
+    """Stock change, balance and its largest errors; then units back on."""
+    ds["stock_change"] = balance.stock_change(ds["stock"])
+    ds["balance"] = ds["inflow"] - ds["outflow"] - ds["stock_change"]
+    ds.attrs.update(balance.max_errors(ds["balance"], ds[["stock", "inflow", "outflow"]]))
+    ds = ds.transpose("year", ...)
+    if flow_unit is None:
+        return ds
+    stock_vars = {"stock", "stock_change", "stock_by_cohort"}
+    for name in ds.data_vars:
+        unit = stock_unit if name in stock_vars else flow_unit
+        if name == "stock_change":
+            unit = flow_unit  # a change per year, as the other flows
+        ds[name] = ds[name].pint.quantify(unit, unit_registry=ureg)
+    return ds

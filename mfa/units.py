@@ -1,0 +1,105 @@
+"""The package's one pint registry, and the crossings in and out of unit-aware land.
+
+Everything unit-aware in mfa uses :data:`ureg`, cf_xarray's UDUNITS-aware registry, with
+the few units the model needs defined here once. Quantities stay pint-aware from
+:func:`quantify` (inputs) to :func:`dequantify` (NetCDF/CSV), which writes UDUNITS
+strings that ``cf_units`` accepts.
+
+Two UDUNITS traps are handled on the way out (see ``shared/CONVENTIONS.md``):
+pint spells kilowatt-hours ``kWh``, which UDUNITS rejects, so they are written ``kW h``;
+and vehicle counts are written as ``1`` (the variable's ``long_name`` says what is
+counted), because UDUNITS has no vehicle unit.
+"""
+
+from __future__ import annotations
+
+import re
+
+import cf_xarray.units  # noqa: F401  (registers the UDUNITS formatter "cf")
+import pint
+import pint_xarray  # noqa: F401  (registers the .pint accessor)
+import xarray as xr
+
+ureg: pint.UnitRegistry = cf_xarray.units.units
+"""The package-wide registry. Never create another one: pint refuses to mix them."""
+
+# Counted things get dimensions of their own, so that vehicles never add to tonnes.
+for _definition in ("vehicle = [vehicle] = veh", "person = [person]"):
+    _name = _definition.split("=")[0].strip()
+    if _name not in ureg:
+        ureg.define(_definition)
+pint.set_application_registry(ureg)
+
+_COUNT_UNITS = {"veh", "vehicle", "person"}
+_WATT_HOUR = re.compile(r"^([kMGT]?)Wh(-?\d*)$")
+_TOKEN = re.compile(r"^(.+?)(-?\d+)?$")
+
+
+def _udunits_tokens(cf_string: str) -> list[str]:
+    tokens = []
+    for token in cf_string.split():
+        watt_hour = _WATT_HOUR.match(token)
+        if watt_hour:
+            prefix, power = watt_hour.groups()
+            tokens += [f"{prefix}W{power}", f"h{power}"]
+            continue
+        name, _power = _TOKEN.match(token).groups()
+        if name in _COUNT_UNITS:
+            continue
+        tokens.append(token)
+    return tokens
+
+
+def udunits(unit: str | pint.Unit | pint.Quantity) -> str:
+    """Return the UDUNITS string for a pint unit (``"kWh/yr"`` -> ``"kW h yr-1"``).
+
+    Counted units (vehicle, person) drop out: a count of vehicles per year is ``yr-1``.
+    """
+    if isinstance(unit, pint.Quantity):
+        unit = unit.units
+    unit = ureg.Unit(unit) if isinstance(unit, str) else unit
+    if unit.dimensionless and unit == ureg.dimensionless:
+        return "1"
+    tokens = _udunits_tokens(format(unit, "cf"))
+    return " ".join(tokens) if tokens else "1"
+
+
+def quantity(value, unit: str) -> pint.Quantity:
+    """A pint quantity in the package registry."""
+    return ureg.Quantity(value, unit)
+
+
+def is_quantified(obj) -> bool:
+    """True when ``obj`` (array, DataArray or Dataset variable) carries pint units."""
+    data = obj.data if isinstance(obj, xr.DataArray) else obj
+    return isinstance(data, pint.Quantity)
+
+
+def quantify(da: xr.DataArray, unit: str | None = None) -> xr.DataArray:
+    """Attach units: ``unit`` if given, else the ``units`` attribute."""
+    if is_quantified(da):
+        return da if unit is None else da.pint.to(unit)
+    return da.pint.quantify(unit, unit_registry=ureg) if unit else da.pint.quantify(unit_registry=ureg)
+
+
+def dequantify(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    """Strip pint units into UDUNITS ``units`` attributes, ready for NetCDF or CSV."""
+    if isinstance(obj, xr.Dataset):
+        return obj.map(dequantify, keep_attrs=True).assign_attrs(obj.attrs)
+    if not is_quantified(obj):
+        return obj
+    out = obj.copy(data=obj.data.magnitude)
+    out.attrs = {**obj.attrs, "units": udunits(obj.data.units)}
+    return out
+
+
+def magnitude_and_unit(da: xr.DataArray, name: str) -> tuple[xr.DataArray, pint.Unit | None]:
+    """Split a DataArray into plain numbers and its pint unit (``None`` when unitless).
+
+    ``name`` is only used in error messages.
+    """
+    if not isinstance(da, xr.DataArray):
+        raise ValueError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}")
+    if is_quantified(da):
+        return da.copy(data=da.data.magnitude), da.data.units
+    return da, None
