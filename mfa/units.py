@@ -103,3 +103,11 @@ def magnitude_and_unit(da: xr.DataArray, name: str) -> tuple[xr.DataArray, pint.
     if is_quantified(da):
         return da.copy(data=da.data.magnitude), da.data.units
     return da, None
+
+
+def plain(da: xr.DataArray, unit: str) -> xr.DataArray:
+    """``da`` converted to ``unit`` as plain numbers (a DataArray, coordinates kept)."""
+    if isinstance(da, pint.Quantity):
+        return xr.DataArray(da.to(unit).magnitude)
+    out = da.pint.to(unit)
+    return out.copy(data=out.data.magnitude)

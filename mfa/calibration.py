@@ -1,0 +1,61 @@
+"""How close the model comes to the study's figures and to the official NEV stock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .inputs import read_rows
+from .parameters import REPO
+from .units import plain
+
+_FIGURES = {
+    "cumulative_demand": ("metal_demand", "t"),
+    "cumulative_recovery": ("metal_recovered", "t"),
+}
+
+
+def _row(figure, scenario, detail, unit, model, study):
+    return {
+        "figure": figure,
+        "scenario": scenario,
+        "detail": detail,
+        "unit": unit,
+        "model": model,
+        "reference": study,
+        "difference_pct": 100 * (model / study - 1) if study else np.nan,
+    }
+
+
+def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int) -> pd.DataFrame:
+    """One row per compared figure: model, reference, % difference, with units."""
+    rows = []
+    region = results["region"].values[0]
+    res = results.sel(region=region)
+    scenarios = list(res["scenario"].values)
+    if study_file:
+        study = read_rows(REPO / study_file, ("figure", "element", "scenario", "bound"))
+        for _, r in study.iterrows():
+            if r["scenario"] not in scenarios:
+                continue
+            if r["figure"] in _FIGURES:
+                var, unit = _FIGURES[r["figure"]]
+                series = plain(res[var].sel(scenario=r["scenario"], element=r["element"]), "t/yr")
+                model = float(series.sel(year=slice(report_start, None)).sum())
+                rows.append(_row(r["figure"], r["scenario"], r["element"], unit, model, r["value"]))
+            elif r["figure"] == "carbon_reduction_2050":
+                series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
+                model = float(series.sel(year=int(res["year"].max())))
+                rows.append(_row(r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
+    official = params["official_nev_stock"].isel(scenario=0).dropna("official_year")
+    share = params["passenger_share"].isel(scenario=0)
+    for year in official["official_year"].values:
+        if year not in res["year"].values or year < 2021:
+            continue
+        for scenario in scenarios:
+            model = float(plain(res["vehicle_stock"].sel(scenario=scenario, year=year).sum("powertrain") / share.sel(scenario=scenario) if "scenario" in share.dims else res["vehicle_stock"].sel(scenario=scenario, year=year).sum("powertrain") / share, "vehicle"))
+            rows.append(_row("nev_stock", scenario, str(int(year)), "1", model, float(plain(official.sel(official_year=year), "vehicle"))))
+    return pd.DataFrame(rows)

@@ -1,0 +1,211 @@
+"""Scenario settings and input tables -> one ``xr.Dataset`` of model parameters.
+
+Every variable is pint-quantified and carries the dims it varies along: ``scenario``
+always, and ``year`` (calendar year), ``cohort`` (sale year), ``powertrain``,
+``chemistry``, ``element``, ``bound`` where they apply. The model modules read only this
+dataset; none of them knows how many scenarios there are.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import config
+from .errors import InputError
+from .inputs import interpolate_years, read_rows, read_table
+from .units import ureg
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+POWERTRAINS = ["BEV", "PHEV"]
+
+
+def _path(name: str) -> Path:
+    return (REPO / name).resolve()
+
+
+def _series(value, unit: str, years) -> xr.DataArray:
+    """A config number or ``{year: number}`` as a quantified DataArray over ``years``."""
+    if isinstance(value, dict):
+        da = xr.DataArray(list(value.values()), dims="year", coords={"year": list(value.keys())})
+        da = interpolate_years(da, years)
+    else:
+        da = xr.DataArray(np.full(len(years), float(value)), dims="year", coords={"year": years})
+    return da.pint.quantify(unit, unit_registry=ureg)
+
+
+def _by_name(mapping: dict, names, unit: str, dim: str) -> xr.DataArray:
+    """A ``{name: value, 'default': value}`` mapping over ``names`` along ``dim``."""
+    missing = [n for n in names if n not in mapping and "default" not in mapping]
+    if missing:
+        raise ValueError(f"no value for {missing} and no 'default'")
+    values = [mapping.get(n, mapping.get("default")) for n in names]
+    return xr.DataArray(values, dims=dim, coords={dim: list(names)}).pint.quantify(unit, unit_registry=ureg)
+
+
+def _stack(per_scenario: dict[str, xr.DataArray | xr.Dataset]):
+    names = list(per_scenario)
+    return xr.concat([per_scenario[n] for n in names], dim=xr.DataArray(names, dims="scenario", name="scenario"))
+
+
+def _weibull_scale(spec: config.WeibullSpec, cohorts, chemistries=None) -> xr.DataArray:
+    """Weibull scale in years by cohort (and chemistry when given by chemistry)."""
+    from scipy.special import gamma
+
+    if spec.mean is not None:
+        mean = _series(spec.mean, "yr", cohorts).rename(year="cohort")
+        return mean / gamma(1 + 1 / spec.shape)
+    if isinstance(spec.scale, dict) and all(isinstance(k, str) for k in spec.scale):
+        return _by_name(spec.scale, chemistries, "yr", "chemistry")
+    return _series(spec.scale, "yr", cohorts).rename(year="cohort")
+
+
+def _table_file(scenario_file: Path, field: str, name: str) -> Path:
+    path = _path(name)
+    if not path.exists():
+        raise InputError(scenario_file, field, f"an existing input file, {name!r} does not exist")
+    return path
+
+
+def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
+    """All parameters of one scenario (no ``scenario`` dim)."""
+    y = cfg.years
+    years = np.arange(y.start, y.end + 1)
+    fleet, bat, eol, carbon = cfg.fleet, cfg.batteries, cfg.end_of_life, cfg.carbon
+    p = xr.Dataset(coords={"year": years, "powertrain": POWERTRAINS})
+
+    # fleet
+    history_file = _table_file(source, "fleet.history_file", fleet.history_file)
+    registrations = read_table(history_file, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
+    hist_years = np.arange(y.start, y.history_end + 1)
+    missing = np.setdiff1d(hist_years, registrations["year"].values)
+    if missing.size:
+        raise InputError(history_file, "year", f"nev_registrations for every year {y.start}-{y.history_end}; missing {missing.tolist()}")
+    p["nev_registrations"] = registrations.sel(year=hist_years).reindex(year=years, fill_value=0.0)
+    official = read_table(history_file, ("variable", "year"), "vehicle", {"variable": "nev_stock"})
+    p["official_nev_stock"] = official.rename(year="official_year")
+    population = read_table(_table_file(source, "fleet.population_file", fleet.population_file), ("year",), "person")
+    p["population_observed"] = population.rename(year="population_year")
+    p["population_growth"] = _series(fleet.population_growth, "1/yr", years)
+    p["passenger_share"] = ureg.Quantity(fleet.passenger_share, "1")
+    p["cars_per_1000_observed"] = ureg.Quantity(fleet.cars_per_1000_observed, "1")
+    for name, curve in (("cars_per_1000", fleet.cars_per_1000), ("nev_share", fleet.nev_share)):
+        p[f"{name}_saturation"] = ureg.Quantity(curve.saturation, "1")
+        p[f"{name}_rate"] = ureg.Quantity(curve.rate, "1/yr")
+    bev = _series(fleet.bev_share_of_sales, "1", years).rename(year="cohort")
+    p["powertrain_share"] = xr.concat([bev, 1 - bev], dim=xr.DataArray(POWERTRAINS, dims="powertrain"))
+    p["vehicle_lifetime_shape"] = ureg.Quantity(fleet.lifetime.shape, "1")
+    p["vehicle_lifetime_scale"] = _weibull_scale(fleet.lifetime, years)
+
+    # batteries
+    capacity = read_table(_table_file(source, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
+    capacity = interpolate_years(capacity, years) * _series(bat.capacity_scale, "1", years)
+    p["battery_capacity"] = capacity.sel(powertrain=POWERTRAINS).rename(year="cohort")
+    chemistry_file = _table_file(source, "batteries.chemistry_file", bat.chemistry_file)
+    shares = read_table(chemistry_file, ("path", "year", "chemistry"), "1", {"path": bat.chemistry_path}).fillna(0.0)
+    totals = shares.sum("chemistry").pint.dequantify()
+    if not np.allclose(totals, 1.0, atol=1e-6):
+        bad = int(totals["year"][np.argmax(np.abs(totals.values - 1))])
+        raise InputError(chemistry_file, "value", f"chemistry shares of path {bat.chemistry_path!r} summing to 1; year {bad} sums to {float(totals.sel(year=bad)):.4f}")
+    p["chemistry_share"] = interpolate_years(shares, years).rename(year="cohort")
+    intensity = read_table(_table_file(source, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
+    chemistries = list(shares["chemistry"].values)
+    missing_chem = sorted(set(chemistries) - set(intensity["chemistry"].values))
+    if missing_chem:
+        raise InputError(bat.intensity_file, "chemistry", f"metal content for every chemistry in use; missing {missing_chem}")
+    p["metal_intensity"] = intensity.sel(chemistry=chemistries).fillna(0.0)
+    p["battery_lifetime_shape"] = ureg.Quantity(bat.lifetime.shape, "1")
+    p["battery_lifetime_scale"] = _weibull_scale(bat.lifetime, years, chemistries)
+    p["replacement_max_vehicle_age"] = ureg.Quantity(bat.replacement_max_vehicle_age, "yr")
+
+    # end of life
+    try:
+        p["second_use_share"] = _by_name(eol.second_use_share, chemistries, "1", "chemistry")
+    except ValueError as err:
+        raise InputError(source, "end_of_life.second_use_share", str(err)) from err
+    p["second_use_mean"] = ureg.Quantity(eol.second_use_lifetime.mean, "yr")
+    p["second_use_sd"] = ureg.Quantity(eol.second_use_lifetime.sd, "yr")
+    p["second_use_collection_rate"] = ureg.Quantity(eol.second_use_collection_rate, "1")
+    p["collection_rate"] = _series(eol.collection_rate, "1", years)
+    efficiency_file = _table_file(source, "end_of_life.efficiency_file", eol.efficiency_file)
+    efficiency = read_table(efficiency_file, ("process", "element"), "1")
+    unknown = sorted(set(eol.recycling_process.values()) - set(efficiency["process"].values))
+    if unknown:
+        raise InputError(source, "end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
+    starts = sorted(eol.recycling_process)
+    in_use = [eol.recycling_process[max([s for s in starts if s <= yr], default=starts[0])] for yr in years]
+    p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process")
+
+    # carbon
+    carbon_file = _table_file(source, "carbon.file", carbon.file)
+
+    p["petrol_emission_factor"] = _carbon_scalar(carbon_file, "petrol_emission_factor", "kg/L")
+    p["ice_consumption"] = _carbon_path(carbon_file, "ice_fuel_consumption", "L/km", years) * carbon.ice_consumption_scale
+    p["bev_consumption"] = _carbon_path(carbon_file, "bev_consumption", "kWh/km", years) * carbon.bev_consumption_scale
+    if carbon.consumption_year is not None:
+        for name in ("ice_consumption", "bev_consumption"):
+            p[name] = p[name].sel(year=carbon.consumption_year, drop=True).broadcast_like(p[name])
+    p["phev_electric_share"] = (
+        _carbon_scalar(carbon_file, "phev_electric_share", "1")
+        if carbon.phev_electric_share is None
+        else ureg.Quantity(carbon.phev_electric_share, "1")
+    )
+    p["phev_fuel_consumption"] = _carbon_scalar(carbon_file, "phev_charge_sustaining_consumption", "L/km")
+    mileage = _carbon_path(carbon_file, "annual_mileage", "km/yr", years)
+    p["annual_mileage"] = mileage if carbon.annual_mileage is None else _series(carbon.annual_mileage, "km/yr", years)
+    grid_file = _table_file(source, "carbon.grid_file", carbon.grid_file)
+    grid = read_table(grid_file, ("path", "year"), "kg/kWh")
+    unknown = sorted(set(carbon.grid_paths.values()) - set(grid["path"].values))
+    if unknown:
+        raise InputError(source, "carbon.grid_paths", f"paths of {carbon.grid_file}; unknown {unknown}")
+    bounds = list(carbon.grid_paths)
+    paths = xr.DataArray([carbon.grid_paths[b] for b in bounds], dims="bound", coords={"bound": bounds})
+    p["grid_factor"] = interpolate_years(grid.sel(path=paths).drop_vars("path").dropna("year", how="all"), years)
+    p["primary_emission_factor"] = _carbon_by_element(carbon_file, "kg/kg")
+    p["recycling_emission_saving_share"] = _carbon_scalar(carbon_file, "recycling_emission_saving_share", "1")
+    return p
+
+
+def _carbon_rows(path: Path, name: str):
+    rows = read_rows(path, ("parameter", "year"), constants_allowed=True)
+    rows = rows[rows["parameter"] == name]
+    if rows.empty:
+        raise InputError(path, "parameter", f"a row for {name!r}")
+    return rows
+
+
+def _carbon_scalar(path: Path, name: str, unit: str):
+    rows = _carbon_rows(path, name)
+    return ureg.Quantity(float(rows["value"].iloc[0]), str(rows["unit"].iloc[0])).to(unit)
+
+
+def _carbon_path(path: Path, name: str, unit: str, years) -> xr.DataArray:
+    rows = _carbon_rows(path, name)
+    if rows["year"].isna().all():
+        return _series(_carbon_scalar(path, name, unit).magnitude, unit, years)
+    converted = [ureg.Quantity(v, u).to(unit).magnitude for v, u in zip(rows["value"], rows["unit"])]
+    da = xr.DataArray(converted, dims="year", coords={"year": rows["year"].astype(int).values})
+    return interpolate_years(da, years).pint.quantify(unit, unit_registry=ureg)
+
+
+def _carbon_by_element(path: Path, unit: str) -> xr.DataArray:
+    rows = read_rows(path, ("parameter", "year"), constants_allowed=True)
+    rows = rows[rows["parameter"].str.startswith("primary_emission_factor_")]
+    elements = [p.removeprefix("primary_emission_factor_") for p in rows["parameter"]]
+    values = [ureg.Quantity(v, u).to(unit).magnitude for v, u in zip(rows["value"], rows["unit"])]
+    return xr.DataArray(values, dims="element", coords={"element": elements}).pint.quantify(unit, unit_registry=ureg)
+
+
+def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
+    """Parameters of every scenario, stacked along ``scenario``."""
+    per = {}
+    for name, cfg in scenarios.items():
+        source = config.SCENARIO_DIR / cfg.case.name / f"{name}.yaml"
+        per[name] = scenario_parameters(cfg, source).pint.dequantify()
+    stacked = _stack(per)
+    return stacked.pint.quantify(unit_registry=ureg)
