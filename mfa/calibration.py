@@ -51,11 +51,16 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
                 model = float(series.sel(year=int(res["year"].max())))
                 rows.append(_row(r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
     official = params["official_nev_stock"].isel(scenario=0).dropna("official_year")
-    share = params["passenger_share"].isel(scenario=0)
+    # The model is of passenger cars; the official figures count every NEV.
+    nev_stock = plain(res["vehicle_stock"].sum("powertrain") / params["passenger_share"], "vehicle")
     for year in official["official_year"].values:
         if year not in res["year"].values or year < 2021:
             continue
+        reference = float(plain(official.sel(official_year=year), "vehicle"))
+        by_scenario = nev_stock.sel(year=year)
+        if np.allclose(by_scenario, by_scenario[0]):  # the history is common to all scenarios
+            rows.append(_row("nev_stock", "all", str(int(year)), "1", float(by_scenario[0]), reference))
+            continue
         for scenario in scenarios:
-            model = float(plain(res["vehicle_stock"].sel(scenario=scenario, year=year).sum("powertrain") / share.sel(scenario=scenario) if "scenario" in share.dims else res["vehicle_stock"].sel(scenario=scenario, year=year).sum("powertrain") / share, "vehicle"))
-            rows.append(_row("nev_stock", scenario, str(int(year)), "1", model, float(plain(official.sel(official_year=year), "vehicle"))))
+            rows.append(_row("nev_stock", scenario, str(int(year)), "1", float(by_scenario.sel(scenario=scenario)), reference))
     return pd.DataFrame(rows)

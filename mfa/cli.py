@@ -1,0 +1,92 @@
+"""Command line: ``mfa run`` (and the commands later issues add).
+
+Only this module configures logging, progress display and exit codes. Input errors
+print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import InputError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pint").setLevel(logging.ERROR)  # cf_xarray's registry redefines a few units on import
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="xarray")
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """mfa: dynamic material-flow model of EV traction batteries and their metals."""
+    _setup_logging(verbose)
+
+
+def _calibration_table(cal) -> Table:
+    table = Table(title="Model vs reference (calibration.csv)")
+    for column in ("figure", "scenario", "detail", "unit", "model", "reference", "difference_pct"):
+        table.add_column(column, justify="right" if column in ("model", "reference", "difference_pct") else "left")
+    for _, row in cal.iterrows():
+        diff = row["difference_pct"]
+        style = "green" if abs(diff) <= 10 else "red"
+        table.add_row(row["figure"], row["scenario"], str(row["detail"]), row["unit"], f"{row['model']:.4g}", f"{row['reference']:.4g}", f"[{style}]{diff:+.1f} %[/{style}]")
+    return table
+
+
+@main.command()
+@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/.")
+@click.option("--scenario", "scenario_names", multiple=True, help="Run only these scenarios (repeatable).")
+@click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. end_of_life.collection_rate=0.8 (repeatable).")
+def run(case: str, scenario_names: tuple[str, ...], out: Path, overrides: tuple[str, ...]) -> None:
+    """Run a case and write results.nc, summary.csv, calibration.csv and plots."""
+    start = time.perf_counter()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
+            task = progress.add_task("loading scenarios and inputs", total=3)
+            from . import config, model
+            from .io import outputs
+
+            scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
+            progress.update(task, advance=1, description=f"running {case}: {', '.join(scenarios)}")
+            results, params = model.run(scenarios)
+            results.attrs["overrides"] = "; ".join(overrides)
+            progress.update(task, advance=1, description=f"writing outputs to {out}")
+            paths, cal = outputs.write_all(results, params, scenarios, out)
+            progress.update(task, advance=1)
+    except InputError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        sys.exit(2)
+    elapsed = time.perf_counter() - start
+    console.print(_calibration_table(cal))
+    summary = Table(title=f"mfa run --case {case}", show_header=False)
+    summary.add_row("scenarios", ", ".join(scenarios))
+    summary.add_row("run time", f"{elapsed:.1f} s")
+    summary.add_row(
+        "largest mass-balance error",
+        f"{results.attrs['max_abs_balance_error']:.3g} (relative {results.attrs['max_rel_balance_error']:.3g})",
+    )
+    within = int((cal["difference_pct"].abs() <= 10).sum())
+    summary.add_row("calibration", f"{within} of {len(cal)} rows within +-10 %")
+    for name, path in paths.items():
+        summary.add_row(name, str(path))
+    console.print(summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The analysis cube ``results.nc``: CF-1.8 NetCDF with UDUNITS units.
+
+Conventions (shared/CONVENTIONS.md): ``Conventions = "CF-1.8"``; strings as char
+arrays; years as int32; zlib + shuffle compression; no ``_FillValue`` on coordinates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..units import dequantify
+from . import atomic_path
+
+COORD_ATTRS = {
+    "year": {"long_name": "calendar year", "units": "1"},
+    "scenario": {"long_name": "scenario"},
+    "region": {"long_name": "region code (GB/T 2260)", "units": "1"},
+    "powertrain": {"long_name": "powertrain (BEV battery-electric, PHEV plug-in hybrid)"},
+    "chemistry": {"long_name": "battery cathode chemistry"},
+    "element": {"long_name": "chemical element"},
+    "bound": {"long_name": "bound of the carbon range (grid emission factor path)"},
+}
+
+
+def to_cf(results: xr.Dataset, attrs: dict) -> xr.Dataset:
+    """Plain-number dataset with UDUNITS units and CF global attributes."""
+    ds = dequantify(results)
+    for name, extra in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(extra)
+    for name in ("year", "region"):
+        if name in ds.coords:
+            ds = ds.assign_coords({name: ds[name].astype("int32")})
+            ds[name].attrs.update(COORD_ATTRS[name])
+    for name in ds.coords:
+        if ds[name].dtype.kind in "OU":
+            ds = ds.assign_coords({name: ds[name].astype(str)})
+            ds[name].attrs.update(COORD_ATTRS.get(name, {}))
+    ds.attrs = {
+        "Conventions": "CF-1.8",
+        "title": f"mfa results: {attrs.get('case', '')}",
+        "institution": "mfa project",
+        "source": f"mfa {attrs.get('package_version', '')} dynamic material-flow model",
+        "history": f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} created by mfa run",
+        "references": "He, Liu, Peng, Zuo (2024) China Mining Magazine, doi:10.12075/j.issn.1004-4051.20241947",
+        **{k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in attrs.items()},
+    }
+    return ds
+
+
+def encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.variables.items():
+        if name in ds.coords:
+            enc[name] = {"_FillValue": None}
+            if var.dtype.kind == "U":
+                enc[name]["dtype"] = "S1"
+        elif var.dtype.kind == "f":
+            enc[name] = {"zlib": True, "shuffle": True, "complevel": 4, "_FillValue": np.nan}
+    return enc
+
+
+def write(results: xr.Dataset, path: Path, attrs: dict) -> Path:
+    """Write ``results`` (pint-quantified) to ``path`` atomically."""
+    ds = to_cf(results, attrs)
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
+    return Path(path)

@@ -1,0 +1,53 @@
+"""All outputs of a run, written to one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from .. import calibration, config
+from ..report import plots
+from . import netcdf, tables
+
+
+def input_files(scenarios: dict[str, config.Scenario]) -> list[str]:
+    """Every input file the scenarios read (the ``*_file`` settings), once each."""
+    files: dict[str, None] = {}
+
+    def walk(model):
+        for name, value in model:
+            if name.endswith("file") and isinstance(value, str):
+                files[value] = None
+            elif isinstance(value, config.BaseModel):
+                walk(value)
+
+    for cfg in scenarios.values():
+        walk(cfg)
+    return list(files)
+
+
+def scenario_files(case: str, names) -> list[str]:
+    folder = config.case_dir(case)
+    layers = [p for p, _ in config._base_layers(folder / "base.yaml")]
+    return [str(p.relative_to(config.SCENARIO_DIR.parent)) for p in [*layers, *(folder / f"{n}.yaml" for n in names)]]
+
+
+def write_all(results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, config.Scenario], out: Path) -> tuple[dict[str, Path], pd.DataFrame]:
+    """results.nc, summary.csv, calibration.csv and plots; returns their paths and the calibration table."""
+    out = Path(out)
+    first = next(iter(scenarios.values()))
+    attrs = {
+        **results.attrs,
+        "scenario_files": ", ".join(scenario_files(first.case.name, scenarios)),
+        "input_files": ", ".join(input_files(scenarios)),
+        "overrides": results.attrs.get("overrides", ""),
+    }
+    paths = {"results": netcdf.write(results, out / "results.nc", attrs)}
+    paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
+    cal = calibration.table(results, params, first.study.file, first.years.report_start)
+    paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
+    for plot in plots.all_plots(results, out / "plots"):
+        paths[plot.stem] = plot
+    return paths, cal

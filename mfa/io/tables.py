@@ -1,0 +1,53 @@
+"""CSV outputs: ``summary.csv`` (cumulative and milestone values) and ``calibration.csv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from ..units import is_quantified, udunits, ureg
+from . import atomic_path
+
+SUMMARY_VARIABLES = [
+    "vehicle_stock", "vehicle_sales", "vehicle_retired", "battery_capacity_demand",
+    "battery_end_of_life", "metal_demand", "metal_in_use", "metal_end_of_life",
+    "metal_second_use", "metal_collected", "metal_recovered", "metal_lost",
+    "carbon_reduction", "avoided_metal_emissions",
+]
+MILESTONES = (2030, 2040, 2050)
+SUMMED_DIMS = ("powertrain", "chemistry")
+
+
+def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
+    """Per scenario, region, variable and element (or bound): the cumulative total from
+    ``report_start`` (flows only) and the values of the milestone years, with the unit."""
+    frames = []
+    for name in SUMMARY_VARIABLES:
+        da = results[name]
+        da = da.sum([d for d in SUMMED_DIMS if d in da.dims])
+        unit = da.data.units if is_quantified(da) else None
+        values = da.pint.dequantify() if unit is not None else da
+        is_flow = unit is not None and unit.dimensionality.get("[time]", 0) < 0
+        detail_dims = [d for d in values.dims if d not in ("scenario", "region", "year")]
+        table = pd.DataFrame({f"value_{y}": values.sel(year=y).to_series() for y in MILESTONES if y in values["year"]})
+        if is_flow:
+            total = values.sel(year=slice(report_start, None)).sum("year")
+            table.insert(0, f"cumulative_{report_start}_{int(values['year'].max())}", total.to_series())
+        table = table.reset_index()
+        table["detail"] = table[detail_dims[0]] if detail_dims else ""
+        table = table.drop(columns=detail_dims)
+        table.insert(0, "variable", name)
+        table["unit"] = udunits(unit) if unit is not None else "1"
+        table["cumulative_unit"] = udunits(unit * ureg.year) if is_flow else ""
+        frames.append(table)
+    out = pd.concat(frames, ignore_index=True)
+    first = ["scenario", "region", "variable", "detail", "unit"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    return Path(path)

@@ -1,0 +1,85 @@
+"""PNG plots of a run: demand, recovery and carbon by scenario; demand by chemistry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+from ..units import udunits  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def _unit(da: xr.DataArray) -> str:
+    return udunits(da.data.units)
+
+
+def metal_by_scenario(results: xr.Dataset, variable: str, title: str, path: Path) -> Path:
+    """One panel per element, one line per scenario (first region)."""
+    da = results[variable].isel(region=0)
+    elements = list(da["element"].values)
+    fig, axes = plt.subplots(1, len(elements), figsize=(3.2 * len(elements), 3.2), sharex=True)
+    for ax, element in zip(axes, elements):
+        for scenario in da["scenario"].values:
+            series = da.sel(element=element, scenario=scenario).pint.dequantify()
+            ax.plot(series["year"], series, label=str(scenario))
+        ax.set_title(str(element))
+        ax.set_xlabel("year")
+        ax.set_ylabel(f"{variable.replace('_', ' ')} [{_unit(da)}]")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def carbon(results: xr.Dataset, path: Path) -> Path:
+    """Carbon reduction: the band between bounds, per scenario."""
+    da = results["carbon_reduction"].isel(region=0).pint.to("Mt/yr")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for scenario in da["scenario"].values:
+        s = da.sel(scenario=scenario).pint.dequantify()
+        ax.fill_between(s["year"], s.min("bound"), s.max("bound"), alpha=0.3, label=str(scenario))
+    ax.set_xlabel("year")
+    ax.set_ylabel(f"CO2 reduction [{_unit(da)}]")
+    ax.set_title("Use-phase CO2 reduction of NEVs (band: grid factor bounds)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def demand_by_chemistry(results: xr.Dataset, scenario: str, path: Path) -> Path:
+    """Battery capacity demand stacked by chemistry, one scenario."""
+    da = results["battery_capacity_demand"].isel(region=0).sel(scenario=scenario)
+    if "powertrain" in da.dims:
+        da = da.sum("powertrain")
+    da = da.pint.to("GWh/yr")
+    plain = da.pint.dequantify()
+    keep = [c for c in plain["chemistry"].values if float(plain.sel(chemistry=c).max()) > 0]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.stackplot(plain["year"], *[plain.sel(chemistry=c) for c in keep], labels=keep)
+    ax.set_xlabel("year")
+    ax.set_ylabel(f"battery capacity demand [{_unit(da)}]")
+    ax.set_title(f"Battery demand by chemistry ({scenario})")
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, path)
+
+
+def all_plots(results: xr.Dataset, out: Path) -> list[Path]:
+    out = Path(out)
+    scenarios = list(results["scenario"].values)
+    middle = scenarios[len(scenarios) // 2]
+    return [
+        metal_by_scenario(results, "metal_demand", "Metal demand", out / "demand.png"),
+        metal_by_scenario(results, "metal_recovered", "Metal recovered", out / "recovery.png"),
+        carbon(results, out / "carbon.png"),
+        demand_by_chemistry(results, middle, out / "demand_by_chemistry.png"),
+    ]
