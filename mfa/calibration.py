@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from .inputs import read_rows
-from .parameters import REPO
+from .config import resolve
 from .units import plain
 
 _FIGURES = {
@@ -37,7 +37,7 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
     res = results.sel(region=region)
     scenarios = list(res["scenario"].values)
     if study_file:
-        study = read_rows(REPO / study_file, ("figure", "element", "scenario", "bound"))
+        study = read_rows(resolve(study_file), ("figure", "element", "scenario", "bound"))
         for _, r in study.iterrows():
             if r["scenario"] not in scenarios:
                 continue

@@ -15,17 +15,34 @@ given and flat beyond them.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic.functional_validators import BeforeValidator
 
 from .errors import InputError
 from .units import ureg
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def project_root() -> Path:
+    """The folder holding ``scenarios/`` and ``inputs/``: ``$MFA_ROOT``, else the working
+    directory, else the source tree this package was installed from."""
+    candidates = [Path(os.environ["MFA_ROOT"])] if os.environ.get("MFA_ROOT") else []
+    candidates += [Path.cwd(), Path(__file__).resolve().parents[1]]
+    for folder in candidates:
+        if (folder / "scenarios").is_dir() and (folder / "inputs").is_dir():
+            return folder.resolve()
+    raise InputError(None, "scenarios/", "a folder with scenarios/ and inputs/: run mfa from the repository or set MFA_ROOT")
+
+
+def resolve(name: str) -> Path:
+    """An input path from a scenario file: absolute, or relative to :func:`project_root`."""
+    path = Path(name)
+    return path if path.is_absolute() else project_root() / path
 
 
 def _in_unit(unit: str):
@@ -209,6 +226,13 @@ class Scenario(_Strict):
     carbon: Carbon
     extends: str | None = None
     """Another case's base.yaml this one layers on (relative to this file)."""
+    _files: list[Path] = PrivateAttr(default_factory=list)
+    """The scenario files this scenario was read from, base first."""
+
+    @property
+    def source(self) -> Path:
+        """The scenario's own file (the last layer), for error messages."""
+        return self._files[-1] if self._files else Path(f"{self.case.name}.yaml")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -261,10 +285,14 @@ def parse_override(text: str) -> dict:
 
 
 def case_dir(case: str) -> Path:
-    folder = SCENARIO_DIR / case
-    if not folder.is_dir():
-        known = sorted(p.name for p in SCENARIO_DIR.iterdir() if (p / "base.yaml").exists())
-        raise InputError(folder, "case", f"one of {known}")
+    """The folder of ``case``: a name under ``scenarios/``, or a path to a folder with a base.yaml."""
+    if Path(case).is_dir() and (Path(case) / "base.yaml").exists():
+        return Path(case).resolve()
+    scenarios = project_root() / "scenarios"
+    folder = scenarios / case
+    if not (folder / "base.yaml").exists():
+        known = sorted(p.name for p in scenarios.iterdir() if (p / "base.yaml").exists())
+        raise InputError(folder, "case", f"one of {known}, or a folder with a base.yaml")
     return folder
 
 
@@ -286,7 +314,9 @@ def load_scenarios(case: str, names: list[str] | None = None, overrides: list[st
             raise InputError(folder / "base.yaml", "case.scenarios", f"a scenario named {name!r} (have {available})")
         path = folder / f"{name}.yaml"
         data = deep_merge(deep_merge(merged_base, load_yaml(path)), cli)
-        out[name] = validate(data, path)
+        scenario = validate(data, path)
+        scenario._files = [p for p, _ in layers] + [path]
+        out[name] = scenario
     return out
 
 

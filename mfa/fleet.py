@@ -81,7 +81,7 @@ def run(p: xr.Dataset, history_end: int) -> xr.Dataset:
             "vehicle_retired": by_powertrain["outflow"],
             "nev_stock_projection": projection,
             "population": people,
-            "cars_per_1000": cars_per_1000.where(years > history_end),
-            "nev_share": nev_share.where(years > history_end),
+            "cars_per_1000": cars_per_1000.where(years > history_end).pint.quantify("1", unit_registry=ureg),
+            "nev_share": nev_share.where(years > history_end).pint.quantify("1", unit_registry=ureg),
         }
     )

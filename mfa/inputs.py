@@ -8,6 +8,7 @@ incompatible ones, with the file and field named in the error.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -26,13 +27,19 @@ GRADES = {"A", "B", "C", "D"}
 
 
 def read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool = False) -> pd.DataFrame:
-    """The table at ``path`` with its key and metadata columns checked.
+    """The table at ``path`` with its key and metadata columns checked (a fresh copy).
 
     With ``constants_allowed``, an empty ``year`` marks a value that holds in every year.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file", "the file does not exist")
+    stat = path.stat()
+    return _read_rows(path, keys, constants_allowed, stat.st_mtime_ns, stat.st_size).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool, _mtime: int, _size: int) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, dtype={k: str for k in keys if k != "year"}, comment=None)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
@@ -89,7 +96,6 @@ def read_table(path: Path | str, keys: tuple[str, ...], unit: str, where: dict |
     if duplicated.any():
         raise InputError(path, ",".join(dims), f"one row per key; {df.loc[duplicated, dims].iloc[0].to_dict()} is repeated")
     da = df.set_index(dims)["value"].to_xarray() if dims else xr.DataArray(df["value"].iloc[0])
-    da.attrs["source_file"] = str(path)
     return da.pint.quantify(unit, unit_registry=ureg)
 
 

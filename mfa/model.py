@@ -51,7 +51,7 @@ def run(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     first = next(iter(scenarios.values()))
     for name, cfg in scenarios.items():
         if cfg.years != first.years or cfg.case.region != first.case.region:
-            raise InputError(config.SCENARIO_DIR / cfg.case.name / f"{name}.yaml", "years", "the same years and region in every scenario of a case")
+            raise InputError(cfg.source, "years", "the same years and region in every scenario of a case")
     p = parameters.build(scenarios)
     log.info("parameters built for %d scenarios", len(scenarios))
     vehicles = fleet.run(p, first.years.history_end)

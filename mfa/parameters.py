@@ -21,12 +21,7 @@ from .units import ureg
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 POWERTRAINS = ["BEV", "PHEV"]
-
-
-def _path(name: str) -> Path:
-    return (REPO / name).resolve()
 
 
 def _series(value, unit: str, years) -> xr.DataArray:
@@ -66,7 +61,7 @@ def _weibull_scale(spec: config.WeibullSpec, cohorts, chemistries=None) -> xr.Da
 
 
 def _table_file(scenario_file: Path, field: str, name: str) -> Path:
-    path = _path(name)
+    path = config.resolve(name)
     if not path.exists():
         raise InputError(scenario_file, field, f"an existing input file, {name!r} does not exist")
     return path
@@ -205,7 +200,6 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     """Parameters of every scenario, stacked along ``scenario``."""
     per = {}
     for name, cfg in scenarios.items():
-        source = config.SCENARIO_DIR / cfg.case.name / f"{name}.yaml"
-        per[name] = scenario_parameters(cfg, source).pint.dequantify()
+        per[name] = scenario_parameters(cfg, cfg.source).pint.dequantify()
     stacked = _stack(per)
     return stacked.pint.quantify(unit_registry=ureg)

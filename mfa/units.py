@@ -85,7 +85,10 @@ def quantify(da: xr.DataArray, unit: str | None = None) -> xr.DataArray:
 def dequantify(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
     """Strip pint units into UDUNITS ``units`` attributes, ready for NetCDF or CSV."""
     if isinstance(obj, xr.Dataset):
-        return obj.map(dequantify, keep_attrs=True).assign_attrs(obj.attrs)
+        out = obj.copy()
+        for name in obj.data_vars:
+            out[name] = dequantify(obj[name])
+        return out
     if not is_quantified(obj):
         return obj
     out = obj.copy(data=obj.data.magnitude)

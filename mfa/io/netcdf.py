@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..units import dequantify
+from ..units import dequantify, is_quantified
 from . import atomic_path
 
 COORD_ATTRS = {
@@ -28,6 +28,9 @@ COORD_ATTRS = {
 
 def to_cf(results: xr.Dataset, attrs: dict) -> xr.Dataset:
     """Plain-number dataset with UDUNITS units and CF global attributes."""
+    unitless = [n for n, v in results.data_vars.items() if not is_quantified(v)]
+    if unitless:
+        raise ValueError(f"results without units: {unitless}")
     ds = dequantify(results)
     for name, extra in COORD_ATTRS.items():
         if name in ds.coords:

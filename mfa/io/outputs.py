@@ -28,10 +28,19 @@ def input_files(scenarios: dict[str, config.Scenario]) -> list[str]:
     return list(files)
 
 
-def scenario_files(case: str, names) -> list[str]:
-    folder = config.case_dir(case)
-    layers = [p for p, _ in config._base_layers(folder / "base.yaml")]
-    return [str(p.relative_to(config.SCENARIO_DIR.parent)) for p in [*layers, *(folder / f"{n}.yaml" for n in names)]]
+def scenario_files(scenarios: dict[str, config.Scenario]) -> list[str]:
+    """Every scenario file read, base layers first, once each."""
+    files: dict[str, None] = {}
+    for cfg in scenarios.values():
+        files.update(dict.fromkeys(_relative(p) for p in cfg._files))
+    return list(files)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(config.project_root()))
+    except ValueError:
+        return str(path)
 
 
 def write_all(results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, config.Scenario], out: Path) -> tuple[dict[str, Path], pd.DataFrame]:
@@ -40,7 +49,7 @@ def write_all(results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, conf
     first = next(iter(scenarios.values()))
     attrs = {
         **results.attrs,
-        "scenario_files": ", ".join(scenario_files(first.case.name, scenarios)),
+        "scenario_files": ", ".join(scenario_files(scenarios)),
         "input_files": ", ".join(input_files(scenarios)),
         "overrides": results.attrs.get("overrides", ""),
     }

@@ -16,7 +16,7 @@ from ..units import udunits  # noqa: E402
 
 def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
 
@@ -29,7 +29,7 @@ def metal_by_scenario(results: xr.Dataset, variable: str, title: str, path: Path
     """One panel per element, one line per scenario (first region)."""
     da = results[variable].isel(region=0)
     elements = list(da["element"].values)
-    fig, axes = plt.subplots(1, len(elements), figsize=(3.2 * len(elements), 3.2), sharex=True)
+    fig, axes = plt.subplots(1, len(elements), figsize=(3.2 * len(elements), 3.4), sharex=True, layout="constrained")
     for ax, element in zip(axes, elements):
         for scenario in da["scenario"].values:
             series = da.sel(element=element, scenario=scenario).pint.dequantify()
@@ -45,7 +45,7 @@ def metal_by_scenario(results: xr.Dataset, variable: str, title: str, path: Path
 def carbon(results: xr.Dataset, path: Path) -> Path:
     """Carbon reduction: the band between bounds, per scenario."""
     da = results["carbon_reduction"].isel(region=0).pint.to("Mt/yr")
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     for scenario in da["scenario"].values:
         s = da.sel(scenario=scenario).pint.dequantify()
         ax.fill_between(s["year"], s.min("bound"), s.max("bound"), alpha=0.3, label=str(scenario))
@@ -64,7 +64,7 @@ def demand_by_chemistry(results: xr.Dataset, scenario: str, path: Path) -> Path:
     da = da.pint.to("GWh/yr")
     plain = da.pint.dequantify()
     keep = [c for c in plain["chemistry"].values if float(plain.sel(chemistry=c).max()) > 0]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     ax.stackplot(plain["year"], *[plain.sel(chemistry=c) for c in keep], labels=keep)
     ax.set_xlabel("year")
     ax.set_ylabel(f"battery capacity demand [{_unit(da)}]")
