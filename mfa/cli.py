@@ -70,7 +70,7 @@ def run(case: str, scenario_names: tuple[str, ...], out: Path, overrides: tuple[
             paths, cal = outputs.write_all(results, params, scenarios, out)
             progress.update(task, advance=1)
     except InputError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        click.echo(f"error: {err}", err=True)
         sys.exit(2)
     elapsed = time.perf_counter() - start
     console.print(_calibration_table(cal))

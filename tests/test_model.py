@@ -1,0 +1,134 @@
+"""The Hainan study case end to end: outputs, units, mass balance, calibration."""
+
+import cf_units
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mfa import balance, config, model
+from mfa.io import outputs
+from mfa.units import plain
+
+REQUIRED = {
+    "vehicle_stock": ("scenario", "region", "year", "powertrain"),
+    "vehicle_sales": ("scenario", "region", "year", "powertrain"),
+    "vehicle_retired": ("scenario", "region", "year", "powertrain"),
+    "battery_capacity_demand": ("scenario", "region", "year", "powertrain", "chemistry"),
+    "metal_demand": ("scenario", "region", "year", "element"),
+    "metal_in_use": ("scenario", "region", "year", "element"),
+    "metal_end_of_life": ("scenario", "region", "year", "element"),
+    "metal_second_use": ("scenario", "region", "year", "element"),
+    "metal_recovered": ("scenario", "region", "year", "element"),
+    "metal_lost": ("scenario", "region", "year", "element"),
+    "carbon_reduction": ("scenario", "region", "year", "bound"),
+}
+UNITS = {
+    "vehicle_stock": "1", "vehicle_sales": "yr-1", "battery_capacity_demand": "kW h yr-1",
+    "metal_demand": "t yr-1", "metal_in_use": "t", "carbon_reduction": "t yr-1",
+}
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    scenarios = config.load_scenarios("hainan-study")
+    results, params = model.run(scenarios)
+    out = tmp_path_factory.mktemp("outputs")
+    paths, cal = outputs.write_all(results, params, scenarios, out)
+    return results, paths, cal
+
+
+def test_results_nc_golden(study_run):
+    _, paths, _ = study_run
+    with netCDF4.Dataset(paths["results"]) as nc:
+        assert nc.Conventions == "CF-1.8"
+        for attr in ("scenario_files", "input_files", "package_version"):
+            assert getattr(nc, attr)
+        assert "scenarios/hainan-study/negative.yaml" in nc.scenario_files
+        assert "inputs/metal_intensity.csv" in nc.input_files
+        for name, dims in REQUIRED.items():
+            assert nc[name].dimensions == dims, name
+            assert nc[name].long_name and nc[name].description, name
+        for name, unit in UNITS.items():
+            assert nc[name].units == unit, name
+        for name, var in nc.variables.items():
+            if name in nc.dimensions and var.dtype.kind == "S":
+                continue
+            assert hasattr(var, "units"), f"{name} has no units"
+            cf_units.Unit(var.units)  # raises on anything UDUNITS cannot read
+        assert nc["year"].dtype == np.int32
+        assert "_FillValue" not in nc["year"].ncattrs()
+        assert list(nc["region"][:]) == [460000]
+    ds = xr.open_dataset(paths["results"])
+    assert list(ds["scenario"].values) == ["negative", "conservative", "positive"]
+    assert set(ds["element"].values) >= {"Li", "Ni", "Co", "Mn"}
+    assert int(ds["year"][0]) == 2015 and int(ds["year"][-1]) == 2050
+
+
+def test_every_output_file_exists(study_run):
+    _, paths, _ = study_run
+    for name in ("results", "summary", "calibration", "demand", "recovery", "carbon", "demand_by_chemistry"):
+        assert paths[name].exists() and paths[name].stat().st_size > 0, name
+    summary = pd.read_csv(paths["summary"])
+    assert {"scenario", "region", "variable", "detail", "unit", "cumulative_2023_2050", "value_2030", "value_2050"} <= set(summary.columns)
+    for unit in set(summary["unit"]) | set(summary["cumulative_unit"].dropna()):
+        cf_units.Unit(unit)
+
+
+def test_mass_balance_of_every_process(study_run):
+    results, _, _ = study_run
+    assert results.attrs["max_rel_balance_error"] < 1e-12
+    balances = balance.check(results, model.PROCESSES)
+    for name in model.PROCESSES:
+        assert float(np.abs(plain(balances[name], str(balances[name].data.units))).max()) < 1e-6, name
+
+
+def test_calibration_within_ten_percent(study_run):
+    _, _, cal = study_run
+    assert len(cal) == 8 * 2 + 6 + 5
+    worst = cal.loc[cal["difference_pct"].abs().idxmax()]
+    assert cal["difference_pct"].abs().max() <= 10, f"worst row: {worst.to_dict()}"
+
+
+def test_uncollected_is_lost_not_dropped(study_run):
+    results, _, _ = study_run
+    eol = plain(results["metal_end_of_life"], "t/yr").sum("year")
+    # everything that left cars is recovered, lost, or still in second use at the end
+    fates = plain(results["metal_recovered"] + results["metal_lost"], "t/yr").sum("year") + plain(results["metal_in_second_use"].isel(year=-1), "t")
+    np.testing.assert_allclose(eol, fates, rtol=1e-9)
+
+
+def test_scenario_subset_and_override():
+    scenarios = config.load_scenarios("hainan-study", ["positive"], ["end_of_life.collection_rate=0.5"])
+    assert list(scenarios) == ["positive"]
+    results, _ = model.run(scenarios)
+    assert results.sizes["scenario"] == 1
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    collection=st.floats(0.0, 1.0),
+    second_use=st.floats(0.0, 1.0),
+    battery_scale=st.floats(4.0, 20.0),
+    vehicle_mean=st.floats(6.0, 25.0),
+    capacity_scale=st.floats(0.3, 2.0),
+    nev_rate=st.floats(0.01, 1.0),
+    saturation=st.floats(0.1, 1.0),
+    max_age=st.floats(0.0, 20.0),
+)
+def test_mass_balance_under_random_parameters(collection, second_use, battery_scale, vehicle_mean, capacity_scale, nev_rate, saturation, max_age):
+    overrides = [
+        f"end_of_life.collection_rate={collection}",
+        f"end_of_life.second_use_share={{default: {second_use}}}",
+        f"batteries.lifetime.scale={battery_scale}",
+        f"fleet.lifetime.mean={vehicle_mean}",
+        f"batteries.capacity_scale={capacity_scale}",
+        f"fleet.nev_share.rate={nev_rate}",
+        f"fleet.nev_share.saturation={saturation}",
+        f"batteries.replacement_max_vehicle_age={max_age}",
+    ]
+    results, _ = model.run(config.load_scenarios("hainan-study", ["conservative"], overrides))
+    assert results.attrs["max_rel_balance_error"] < 1e-9
