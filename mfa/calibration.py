@@ -30,10 +30,11 @@ def _row(figure, scenario, detail, unit, model, study):
     }
 
 
-def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int) -> pd.DataFrame:
-    """One row per compared figure: model, reference, % difference, with units."""
+def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int, region: int) -> pd.DataFrame:
+    """One row per compared figure of ``region``: model, reference, % difference, with units."""
     rows = []
-    region = results["region"].values[0]
+    if region not in results["region"].values:
+        return pd.DataFrame(rows, columns=["figure", "scenario", "detail", "unit", "model", "reference", "difference_pct"])
     res = results.sel(region=region)
     scenarios = list(res["scenario"].values)
     if study_file:
@@ -50,7 +51,9 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
                 series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
                 model = float(series.sel(year=int(res["year"].max())))
                 rows.append(_row(r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
-    official = params["official_nev_stock"].isel(scenario=0).dropna("official_year")
+    if "official_nev_stock" not in params:
+        return pd.DataFrame(rows)
+    official = params["official_nev_stock"].isel(scenario=0).sel(region=region).dropna("official_year")
     # The model is of passenger cars; the official figures count every NEV.
     nev_stock = plain(res["vehicle_stock"].sum("powertrain") / params["passenger_share"], "vehicle")
     for year in official["official_year"].values:

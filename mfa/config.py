@@ -129,10 +129,32 @@ class Case(_Strict):
     """One line shown in reports."""
     scenarios: list[str]
     """Scenario names, in the order they appear in outputs."""
-    region: int
-    """GB/T 2260 code of the region (Hainan 460000)."""
-    region_name: str
-    """Name of the region."""
+
+
+class Region(_Strict):
+    """A region with data of its own: registrations, official stock, population."""
+
+    name: str
+    """Name of the region (English)."""
+    history_file: str
+    """NEV registrations (all NEV types) and official NEV stock by year (inputs/...)."""
+    population_file: str
+    """Population by year (inputs/...)."""
+    cars_per_1000_observed: Q("1", ge=0)
+    """Passenger cars per 1000 people in the last historic year (all powertrains)."""
+
+
+class ProvinceTable(_Strict):
+    """Many regions from one table of registrations and population (REFERENCE s7)."""
+
+    file: str
+    """Long table: province (GB/T code), variable, value... (inputs/provinces.csv)."""
+    meta_file: str
+    """Codes, names and representative points (inputs/provinces_meta.csv)."""
+    national_sales_file: str
+    """National NEV sales by year, which shape each province's registrations over the years."""
+    cars_per_1000_observed: Q("1", ge=0)
+    """Passenger cars per 1000 people in the last historic year, for every province of the table."""
 
 
 class Study(_Strict):
@@ -140,19 +162,15 @@ class Study(_Strict):
 
     file: str | None = None
     """CSV of the study's figures, relative to the repository."""
+    region: int = 460000
+    """Region the study and the official stock figures are about."""
 
 
 class Fleet(_Strict):
-    history_file: str
-    """Registrations and official NEV stock by year (inputs/...)."""
-    population_file: str
-    """Population by year (inputs/...)."""
     passenger_share: Q("1", le=1)
-    """Passenger cars' share of NEV registrations and of the NEV stock."""
+    """Passenger cars' share of NEV registrations and of the NEV stock (regions with own data)."""
     population_growth: Path_("1/yr", ge=-0.1)
     """Population growth rate, per year, after the last observed year."""
-    cars_per_1000_observed: Q("1", ge=0)
-    """Passenger cars per 1000 people in the last historic year (all powertrains)."""
     cars_per_1000: Logistic
     """Passenger cars per 1000 people after the last historic year."""
     nev_share: Logistic
@@ -218,6 +236,10 @@ class Scenario(_Strict):
     """Every parameter of one scenario of one case."""
 
     case: Case
+    regions: dict[int, Region] = {}
+    """Regions with data of their own, by GB/T 2260 code; they replace the table's rows."""
+    province_table: ProvinceTable | None = None
+    """Regions from the provincial table (all 31 provinces of mainland China)."""
     study: Study = Study()
     years: Years = Years()
     fleet: Fleet
@@ -228,6 +250,12 @@ class Scenario(_Strict):
     """Another case's base.yaml this one layers on (relative to this file)."""
     _files: list[Path] = PrivateAttr(default_factory=list)
     """The scenario files this scenario was read from, base first."""
+
+    @model_validator(mode="after")
+    def _some_region(self):
+        if not self.regions and self.province_table is None:
+            raise ValueError("give 'regions' or 'province_table'")
+        return self
 
     @property
     def source(self) -> Path:
@@ -280,7 +308,7 @@ def parse_override(text: str) -> dict:
     key, raw = text.split("=", 1)
     value = yaml.safe_load(raw)
     for part in reversed(key.strip().split(".")):
-        value = {part: value}
+        value = {int(part) if part.isdigit() else part: value}  # region codes and years are int keys
     return value
 
 

@@ -29,7 +29,7 @@ def vehicle_lifetime(p: xr.Dataset) -> Weibull:
 def population(p: xr.Dataset) -> xr.DataArray:
     """People by ``scenario``, ``year``: the observed years (linear between them, flat
     before the first), compounded by the growth rate after the last."""
-    observed = p["population_observed"].dropna("population_year").rename(population_year="year")
+    observed = p["population_observed"].dropna("population_year", how="all").rename(population_year="year")
     last = int(observed["year"].max())
     growth_per_year = plain(p["population_growth"], "1/yr")
     factor = (1 + growth_per_year.where(p["year"] > last, 0.0)).cumprod("year")
@@ -50,7 +50,7 @@ def run(p: xr.Dataset, history_end: int) -> xr.Dataset:
     lifetime = vehicle_lifetime(p)
     years = p["year"]
     history_years = years.sel(year=slice(None, history_end))
-    registrations = (p["nev_registrations"] * p["passenger_share"]).sel(year=history_years)
+    registrations = p["passenger_registrations"].sel(year=history_years)
     history = stock.inflow_driven(registrations, lifetime, by_cohort=True)
     last_cohorts = history["stock_by_cohort"].isel(year=-1, drop=True)
 

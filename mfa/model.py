@@ -50,8 +50,8 @@ def run(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     """
     first = next(iter(scenarios.values()))
     for name, cfg in scenarios.items():
-        if cfg.years != first.years or cfg.case.region != first.case.region:
-            raise InputError(cfg.source, "years", "the same years and region in every scenario of a case")
+        if cfg.years != first.years or cfg.regions != first.regions or cfg.province_table != first.province_table:
+            raise InputError(cfg.source, "years", "the same years and regions in every scenario of a case")
     p = parameters.build(scenarios)
     log.info("parameters built for %d scenarios", len(scenarios))
     vehicles = fleet.run(p, first.years.history_end)
@@ -61,7 +61,7 @@ def run(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     metal = metals.run(p, battery_flows.sum("powertrain"))
     emissions = carbon.run(p, vehicles, metal)
     results = xr.merge([vehicles, battery_flows, metal, emissions])
-    results = results.expand_dims(region=[first.case.region]).transpose("scenario", "region", "year", ...)
+    results = results.transpose("scenario", "region", "year", ...)
     for name, (long_name, description) in VARIABLES.items():
         if name in results:
             results[name].attrs.update(long_name=long_name, description=description)
@@ -73,7 +73,6 @@ def run(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     )
     results.attrs.update(
         case=first.case.name,
-        region_name=first.case.region_name,
         package_version=package_version(),
     )
     log.info("largest mass-balance error %.3g (relative %.3g)", results.attrs["max_abs_balance_error"], results.attrs["max_rel_balance_error"])

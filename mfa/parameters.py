@@ -67,6 +67,36 @@ def _table_file(scenario_file: Path, field: str, name: str) -> Path:
     return path
 
 
+def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndarray):
+    """Passenger registrations, official stock, population and cars per 1000 by ``region``:
+    the province table's regions, replaced by those with data of their own."""
+    from . import regions
+
+    registrations, official, population, cpk = [], [], [], []
+    if cfg.province_table is not None:
+        table = regions.table_registrations(cfg.province_table, history_years)
+        own_codes = list(cfg.regions)
+        table = table.drop_sel(region=[c for c in own_codes if c in table["region"].values])
+        registrations.append(table)
+        population.append(regions.table_population(cfg.province_table).sel(region=table["region"]))
+        cpk.append(xr.full_like(table["region"], cfg.province_table.cars_per_1000_observed, dtype=float))
+    for code, region in cfg.regions.items():
+        reg, off, pop = regions.own_history(code, region, source, history_years, cfg.fleet.passenger_share)
+        registrations.append(reg)
+        population.append(pop)
+        cpk.append(xr.DataArray([region.cars_per_1000_observed], dims="region", coords={"region": [code]}))
+        if off is not None:
+            official.append(off)
+    join = lambda parts: xr.concat(parts, "region").sortby("region")  # noqa: E731
+    cars_per_1000 = join([c.drop_vars([k for k in c.coords if k != "region"]) for c in cpk]).pint.quantify("1", unit_registry=ureg)
+    return (
+        join(registrations),
+        join(official) if official else None,
+        join(population),
+        cars_per_1000,
+    )
+
+
 def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     """All parameters of one scenario (no ``scenario`` dim)."""
     y = cfg.years
@@ -75,20 +105,14 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p = xr.Dataset(coords={"year": years, "powertrain": POWERTRAINS})
 
     # fleet
-    history_file = _table_file(source, "fleet.history_file", fleet.history_file)
-    registrations = read_table(history_file, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
-    hist_years = np.arange(y.start, y.history_end + 1)
-    missing = np.setdiff1d(hist_years, registrations["year"].values)
-    if missing.size:
-        raise InputError(history_file, "year", f"nev_registrations for every year {y.start}-{y.history_end}; missing {missing.tolist()}")
-    p["nev_registrations"] = registrations.sel(year=hist_years).reindex(year=years, fill_value=0.0)
-    official = read_table(history_file, ("variable", "year"), "vehicle", {"variable": "nev_stock"})
-    p["official_nev_stock"] = official.rename(year="official_year")
-    population = read_table(_table_file(source, "fleet.population_file", fleet.population_file), ("year",), "person")
-    p["population_observed"] = population.rename(year="population_year")
+    registrations, official, population, cars_per_1000 = _regional_history(cfg, source, years[years <= y.history_end])
+    p["passenger_registrations"] = registrations.reindex(year=years, fill_value=0.0)
+    if official is not None:
+        p["official_nev_stock"] = official
+    p["population_observed"] = population
+    p["cars_per_1000_observed"] = cars_per_1000
     p["population_growth"] = _series(fleet.population_growth, "1/yr", years)
     p["passenger_share"] = ureg.Quantity(fleet.passenger_share, "1")
-    p["cars_per_1000_observed"] = ureg.Quantity(fleet.cars_per_1000_observed, "1")
     for name, curve in (("cars_per_1000", fleet.cars_per_1000), ("nev_share", fleet.nev_share)):
         p[f"{name}_saturation"] = ureg.Quantity(curve.saturation, "1")
         p[f"{name}_rate"] = ureg.Quantity(curve.rate, "1/yr")

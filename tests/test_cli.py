@@ -57,8 +57,8 @@ def copy_input(tmp_path: Path, name: str, change) -> Path:
 
 def test_missing_input_file(tmp_path):
     out = tmp_path / "out"
-    result = run_cli("--set", "fleet.history_file=inputs/nope.csv", out=out)
-    assert_clean_failure(result, out, "negative.yaml", "fleet.history_file", "inputs/nope.csv")
+    result = run_cli("--set", "regions.460000.history_file=inputs/nope.csv", out=out)
+    assert_clean_failure(result, out, "negative.yaml", "regions.460000.history_file", "inputs/nope.csv")
 
 
 def test_missing_scenario_file(case_copy, tmp_path):
@@ -120,7 +120,7 @@ def test_gap_in_the_years(case_copy, tmp_path):
         tmp_path, "inputs/hainan/fleet_history.csv",
         lambda df: df[~((df["variable"] == "nev_registrations") & (df["year"] == "2020"))],
     )
-    edit_base(case_copy, lambda b: b["fleet"].update(history_file=str(bad)))
+    edit_base(case_copy, lambda b: b["regions"][460000].update(history_file=str(bad)))
     out = tmp_path / "out"
     assert_clean_failure(run_cli("--case", str(case_copy), out=out), out, "fleet_history.csv", "year", "2020")
 

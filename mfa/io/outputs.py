@@ -55,7 +55,7 @@ def write_all(results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, conf
     }
     paths = {"results": netcdf.write(results, out / "results.nc", attrs)}
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
-    cal = calibration.table(results, params, first.study.file, first.years.report_start)
+    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
     for plot in plots.all_plots(results, out / "plots"):
         paths[plot.stem] = plot

@@ -1,0 +1,102 @@
+"""Regions: which there are, their names and points, and their historic data.
+
+A case names regions with data of their own (``regions:``, e.g. Hainan's registrations
+and official stock) and/or a provincial table (``province_table:``). For table regions,
+yearly passenger-NEV registrations 2015-2025 are derived (grade D) from the table's
+2022 and 2023 registrations and its 2016-2023 cumulative figure, shaped over the other
+years by national NEV sales:
+
+- 2016-2021: the cumulative figure minus 2022 and 2023, split in proportion to national
+  sales of those years;
+- 2015: the 2016 figure times national sales 2015 / 2016;
+- after 2023: the 2023 figure times national sales of the year / 2023.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import config
+from .errors import InputError
+from .inputs import read_rows, read_table
+from .units import plain, ureg
+
+
+def table_registrations(table: config.ProvinceTable, years: np.ndarray) -> xr.DataArray:
+    """Passenger-NEV registrations by ``region``, ``year`` (vehicle/yr) of the table's regions."""
+    path = config.resolve(table.file)
+    rows = read_table(path, ("province", "variable"), "vehicle")  # per-year counts and the cumulative, as counts
+    rows = plain(rows, "vehicle").rename(province="region")
+    rows["region"] = rows["region"].astype(int)
+    national = plain(read_table(config.resolve(table.national_sales_file), ("year",), "vehicle/yr"), "vehicle/yr")
+    missing = np.setdiff1d(years, national["year"].values)
+    if missing.size:
+        raise InputError(table.national_sales_file, "year", f"national sales for every historic year; missing {missing.tolist()}")
+    for name in ("registrations_2022", "registrations_2023", "cumulative_registrations_2016_2023"):
+        if name not in rows["variable"].values:
+            raise InputError(path, "variable", f"rows for {name!r}")
+    r22 = rows.sel(variable="registrations_2022", drop=True)
+    r23 = rows.sel(variable="registrations_2023", drop=True)
+    early = rows.sel(variable="cumulative_registrations_2016_2023", drop=True) - r22 - r23
+    shape = national.sel(year=slice(2016, 2021))
+    out = xr.DataArray(np.nan, coords={"region": rows["region"], "year": years}, dims=("region", "year"))
+    out.loc[{"year": slice(2016, 2021)}] = early * shape / shape.sum()
+    out.loc[{"year": 2022}] = r22
+    out.loc[{"year": 2023}] = r23
+    if 2015 in years:
+        out.loc[{"year": 2015}] = out.sel(year=2016) * national.sel(year=2015) / national.sel(year=2016)
+    later = years[years > 2023]
+    out.loc[{"year": later}] = r23 * national.sel(year=later) / national.sel(year=2023)
+    if bool(out.isnull().any()) or bool((out < 0).any()):
+        raise InputError(path, "value", "registrations that give a non-negative history for every province")
+    return out.pint.quantify("vehicle/yr", unit_registry=ureg)
+
+
+def table_population(table: config.ProvinceTable) -> xr.DataArray:
+    """Population by ``region``, ``population_year`` (person) of the table's regions."""
+    rows = read_table(config.resolve(table.file), ("province", "variable"), "person", {"variable": "population_2023"})
+    rows = rows.rename(province="region").assign_coords(region=lambda d: d["region"].astype(int))
+    return rows.expand_dims(population_year=[2023])
+
+
+def metadata(cfg: config.Scenario) -> pd.DataFrame:
+    """One row per region, in output order: code, name_en, name_zh, pinyin, lat, lon, source."""
+    frames = []
+    if cfg.province_table is not None:
+        path = config.resolve(cfg.province_table.meta_file)
+        if not path.exists():
+            raise InputError(path, "file", "the file does not exist")
+        frames.append(pd.read_csv(path, dtype={"code": int}))
+    own = pd.DataFrame([{"code": code, "name_en": r.name} for code, r in cfg.regions.items()])
+    meta = pd.concat(frames, ignore_index=True) if frames else own
+    missing = sorted(set(own["code"]) - set(meta["code"])) if not own.empty else []
+    if missing:
+        meta = pd.concat([meta, own[own["code"].isin(missing)]], ignore_index=True)
+    return meta.sort_values("code").reset_index(drop=True)
+
+
+def own_history(code: int, region: config.Region, source, years: np.ndarray, passenger_share: float):
+    """Passenger registrations (vehicle/yr), official NEV stock (vehicle) and population
+    (person) of a region with data of its own, each with a ``region`` dim of one."""
+    path = config.resolve(region.history_file)
+    if not path.exists():
+        raise InputError(source, f"regions.{code}.history_file", f"an existing input file, {region.history_file!r} does not exist")
+    registrations = read_table(path, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
+    missing = np.setdiff1d(years, registrations["year"].values)
+    if missing.size:
+        raise InputError(path, "year", f"nev_registrations for every year {years[0]}-{years[-1]}; missing {missing.tolist()}")
+    passenger = registrations.sel(year=years) * passenger_share
+    stock_rows = read_rows(path, ("variable", "year"))
+    official = (
+        read_table(path, ("variable", "year"), "vehicle", {"variable": "nev_stock"}).rename(year="official_year")
+        if (stock_rows["variable"] == "nev_stock").any()
+        else None
+    )
+    pop_path = config.resolve(region.population_file)
+    if not pop_path.exists():
+        raise InputError(source, f"regions.{code}.population_file", f"an existing input file, {region.population_file!r} does not exist")
+    population = read_table(pop_path, ("year",), "person").rename(year="population_year")
+    expand = lambda da: None if da is None else da.expand_dims(region=[code])  # noqa: E731
+    return expand(passenger), expand(official), expand(population)
