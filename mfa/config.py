@@ -129,6 +129,8 @@ class Case(_Strict):
     """One line shown in reports."""
     scenarios: list[str]
     """Scenario names, in the order they appear in outputs."""
+    only_regions: list[int] | None = None
+    """Run only these region codes (None: every region of the case)."""
 
 
 class Region(_Strict):

@@ -62,7 +62,7 @@ def _read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool, _mtim
         blank = df["year"].isna() if constants_allowed else False
         if (years.isna() & ~blank).any():
             raise InputError(path, "year", f"a year in every row; row {int(years.isna().idxmax()) + 2} has {df['year'][years.isna().idxmax()]!r}")
-        df["year"] = years.astype("Int64")
+        df["year"] = years.astype("Int64" if years.isna().any() else int)
     return df
 
 

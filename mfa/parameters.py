@@ -79,7 +79,8 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
         table = table.drop_sel(region=[c for c in own_codes if c in table["region"].values])
         registrations.append(table)
         population.append(regions.table_population(cfg.province_table).sel(region=table["region"]))
-        cpk.append(xr.full_like(table["region"], cfg.province_table.cars_per_1000_observed, dtype=float))
+        codes = table["region"].values
+        cpk.append(xr.DataArray(np.full(len(codes), cfg.province_table.cars_per_1000_observed), dims="region", coords={"region": codes}))
     for code, region in cfg.regions.items():
         reg, off, pop = regions.own_history(code, region, source, history_years, cfg.fleet.passenger_share)
         registrations.append(reg)
@@ -87,8 +88,18 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
         cpk.append(xr.DataArray([region.cars_per_1000_observed], dims="region", coords={"region": [code]}))
         if off is not None:
             official.append(off)
-    join = lambda parts: xr.concat(parts, "region").sortby("region")  # noqa: E731
-    cars_per_1000 = join([c.drop_vars([k for k in c.coords if k != "region"]) for c in cpk]).pint.quantify("1", unit_registry=ureg)
+    only = cfg.case.only_regions
+
+    def join(parts):
+        joined = xr.concat(parts, "region", join="outer").sortby("region")
+        if only is None:
+            return joined
+        unknown = sorted(set(only) - set(joined["region"].values))
+        if unknown:
+            raise InputError(source, "case.only_regions", f"codes of the case's regions; unknown {unknown}")
+        return joined.sel(region=[r for r in joined["region"].values if r in only])
+
+    cars_per_1000 = join(cpk).pint.quantify("1", unit_registry=ureg)
     return (
         join(registrations),
         join(official) if official else None,

@@ -27,21 +27,20 @@ from .units import plain, ureg
 def table_registrations(table: config.ProvinceTable, years: np.ndarray) -> xr.DataArray:
     """Passenger-NEV registrations by ``region``, ``year`` (vehicle/yr) of the table's regions."""
     path = config.resolve(table.file)
-    rows = read_table(path, ("province", "variable"), "vehicle")  # per-year counts and the cumulative, as counts
-    rows = plain(rows, "vehicle").rename(province="region")
-    rows["region"] = rows["region"].astype(int)
+
+    def variable(name: str, unit: str) -> xr.DataArray:
+        da = plain(read_table(path, ("province", "variable"), unit, {"variable": name}), unit)
+        return da.rename(province="region").assign_coords(region=lambda d: d["region"].astype(int))
+
     national = plain(read_table(config.resolve(table.national_sales_file), ("year",), "vehicle/yr"), "vehicle/yr")
     missing = np.setdiff1d(years, national["year"].values)
     if missing.size:
         raise InputError(table.national_sales_file, "year", f"national sales for every historic year; missing {missing.tolist()}")
-    for name in ("registrations_2022", "registrations_2023", "cumulative_registrations_2016_2023"):
-        if name not in rows["variable"].values:
-            raise InputError(path, "variable", f"rows for {name!r}")
-    r22 = rows.sel(variable="registrations_2022", drop=True)
-    r23 = rows.sel(variable="registrations_2023", drop=True)
-    early = rows.sel(variable="cumulative_registrations_2016_2023", drop=True) - r22 - r23
+    r22 = variable("registrations_2022", "vehicle/yr")
+    r23 = variable("registrations_2023", "vehicle/yr")
+    early = variable("cumulative_registrations_2016_2023", "vehicle") - r22 - r23
     shape = national.sel(year=slice(2016, 2021))
-    out = xr.DataArray(np.nan, coords={"region": rows["region"], "year": years}, dims=("region", "year"))
+    out = xr.DataArray(np.nan, coords={"region": r22["region"], "year": years}, dims=("region", "year"))
     out.loc[{"year": slice(2016, 2021)}] = early * shape / shape.sum()
     out.loc[{"year": 2022}] = r22
     out.loc[{"year": 2023}] = r23

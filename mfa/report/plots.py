@@ -25,9 +25,14 @@ def _unit(da: xr.DataArray) -> str:
     return udunits(da.data.units)
 
 
+def _all_regions(da: xr.DataArray) -> xr.DataArray:
+    """The sum over regions (a single region is itself)."""
+    return da.sum("region") if "region" in da.dims else da
+
+
 def metal_by_scenario(results: xr.Dataset, variable: str, title: str, path: Path) -> Path:
-    """One panel per element, one line per scenario (first region)."""
-    da = results[variable].isel(region=0)
+    """One panel per element, one line per scenario (all regions summed)."""
+    da = _all_regions(results[variable])
     elements = list(da["element"].values)
     fig, axes = plt.subplots(1, len(elements), figsize=(3.2 * len(elements), 3.4), sharex=True, layout="constrained")
     for ax, element in zip(axes, elements):
@@ -44,7 +49,7 @@ def metal_by_scenario(results: xr.Dataset, variable: str, title: str, path: Path
 
 def carbon(results: xr.Dataset, path: Path) -> Path:
     """Carbon reduction: the band between bounds, per scenario."""
-    da = results["carbon_reduction"].isel(region=0).pint.to("Mt/yr")
+    da = _all_regions(results["carbon_reduction"]).pint.to("Mt/yr")
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     for scenario in da["scenario"].values:
         s = da.sel(scenario=scenario).pint.dequantify()
@@ -58,7 +63,7 @@ def carbon(results: xr.Dataset, path: Path) -> Path:
 
 def demand_by_chemistry(results: xr.Dataset, scenario: str, path: Path) -> Path:
     """Battery capacity demand stacked by chemistry, one scenario."""
-    da = results["battery_capacity_demand"].isel(region=0).sel(scenario=scenario)
+    da = _all_regions(results["battery_capacity_demand"]).sel(scenario=scenario)
     if "powertrain" in da.dims:
         da = da.sum("powertrain")
     da = da.pint.to("GWh/yr")
