@@ -92,12 +92,12 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
 
     def join(parts):
         joined = xr.concat(parts, "region", join="outer").sortby("region")
-        if only is None:
-            return joined
-        unknown = sorted(set(only) - set(joined["region"].values))
-        if unknown:
+        return joined if only is None else joined.sel(region=[r for r in joined["region"].values if r in only])
+
+    if only is not None:
+        known = {int(r) for part in registrations for r in part["region"].values}
+        if unknown := sorted(set(only) - known):
             raise InputError(source, "case.only_regions", f"codes of the case's regions; unknown {unknown}")
-        return joined.sel(region=[r for r in joined["region"].values if r in only])
 
     cars_per_1000 = join(cpk).pint.quantify("1", unit_registry=ureg)
     return (
