@@ -220,8 +220,9 @@ class Carbon(_Strict):
     """Fuel, electricity and mileage parameters (inputs/carbon.csv)."""
     grid_file: str
     """Grid emission factors by path and year."""
-    grid_paths: dict[str, str]
-    """Grid path of each bound, e.g. {lower: national_2023, upper: hainan_2023}."""
+    grid_paths: list[str]
+    """Grid emission-factor paths spanning the carbon range: in each year the ``lower`` bound
+    of the reduction takes the highest factor of these paths, the ``upper`` bound the lowest."""
     annual_mileage: Path_("km/yr") | None = None
     """Override of the carbon file's mileage, km per year."""
     phev_electric_share: Q("1", le=1) | None = None
@@ -277,7 +278,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 # Year-keyed paths replace rather than merge: a scenario's path is the whole path.
-_REPLACED_WHOLE = {"collection_rate", "recycling_process", "capacity_scale", "population_growth",
+_REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capacity_scale", "population_growth",
                    "bev_share_of_sales", "mean", "annual_mileage"}
 
 

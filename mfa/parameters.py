@@ -190,12 +190,11 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["annual_mileage"] = mileage if carbon.annual_mileage is None else _series(carbon.annual_mileage, "km/yr", years)
     grid_file = _table_file(source, "carbon.grid_file", carbon.grid_file)
     grid = read_table(grid_file, ("path", "year"), "kg/kWh")
-    unknown = sorted(set(carbon.grid_paths.values()) - set(grid["path"].values))
-    if unknown:
-        raise InputError(source, "carbon.grid_paths", f"paths of {carbon.grid_file}; unknown {unknown}")
-    bounds = list(carbon.grid_paths)
-    paths = xr.DataArray([carbon.grid_paths[b] for b in bounds], dims="bound", coords={"bound": bounds})
-    p["grid_factor"] = interpolate_years(grid.sel(path=paths).drop_vars("path").dropna("year", how="all"), years)
+    unknown = sorted(set(carbon.grid_paths) - set(grid["path"].values))
+    if unknown or not carbon.grid_paths:
+        raise InputError(source, "carbon.grid_paths", f"one or more paths of {carbon.grid_file}; unknown {unknown}")
+    factors = interpolate_years(grid.sel(path=carbon.grid_paths), years)
+    p["grid_factor"] = xr.concat([factors.max("path"), factors.min("path")], dim=xr.DataArray(["lower", "upper"], dims="bound"))
     p["primary_emission_factor"] = _carbon_by_element(carbon_file, "kg/kg")
     p["recycling_emission_saving_share"] = _carbon_scalar(carbon_file, "recycling_emission_saving_share", "1")
     return p
