@@ -50,6 +50,10 @@ def _in_unit(unit: str):
         if isinstance(value, bool):
             raise ValueError(f"expected a number in {unit}, got {value!r}")
         if isinstance(value, str):
+            try:  # YAML 1.1 reads 1e-06 as a string; a bare number is in the field's unit
+                return float(value)
+            except ValueError:
+                pass
             try:
                 quantity = ureg.Quantity(value)
             except Exception as err:  # pint raises several kinds for a bad string
