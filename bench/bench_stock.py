@@ -312,6 +312,7 @@ def main() -> int:
 
     sizes = [int(s) for s in args.sizes.split(",")]
     start = time.perf_counter()
+    load_start = os.getloadavg()
     rows, agreement = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -325,7 +326,7 @@ def main() -> int:
                 with np.load(path) as f:
                     outputs[impl] = {k: f[k] for k in f.files}
                 os.remove(path)
-                print(f"  {impl:6s} {n:>7,d} series: {fmt_s(res[impl]['time_s'])}, "
+                print(f"  {impl:6s} {n:>7,d} series: {fmt_s(res[impl]['time_s'])} (min {fmt_s(min(res[impl]['times_s']))}), "
                       f"peak RSS +{res[impl]['peak_rss_bytes'] / MiB:.1f} MiB, "
                       f"tracemalloc {res[impl]['tracemalloc_peak_bytes'] / MiB:.1f} MiB",
                       file=sys.stderr, flush=True)
@@ -387,7 +388,9 @@ def main() -> int:
 
     env = (f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
            f"xarray {xarray.__version__}, flodym {flodym.__version__ if hasattr(flodym, '__version__') else '1.1.0'}; "
-           f"{os.cpu_count()} CPUs; {platform.machine()} {platform.system()} {platform.release()}")
+           f"{os.cpu_count()} CPUs; {platform.machine()} {platform.system()} {platform.release()}; "
+           f"1-min load average {load_start[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
+           f"total {time.perf_counter() - start:.0f} s")
     report = "\n".join([
         "## Stock model benchmark (36 years, Weibull 3.5 / scale 9-15 by cohort, stock-driven then inflow-driven)",
         "",

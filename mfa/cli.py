@@ -19,7 +19,8 @@ from rich.table import Table
 
 from .errors import InputError
 
-console = Console(stderr=False)
+# Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 
@@ -86,6 +87,48 @@ def run(case: str, scenario_names: tuple[str, ...], out: Path, overrides: tuple[
     for name, path in paths.items():
         summary.add_row(name, str(path))
     console.print(summary)
+
+
+@main.command()
+@click.argument("case_a", default="hainan-study")
+@click.argument("case_b", default="hainan-outlook")
+@click.option("--scenario", "scenario_names", multiple=True, help="Compare only these scenarios (repeatable).")
+@click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+def compare(case_a: str, case_b: str, scenario_names: tuple[str, ...], out: Path) -> None:
+    """Two cases side by side, and the part of their difference due to each group of assumptions."""
+    start = time.perf_counter()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
+            progress.add_task(f"running {case_a} and {case_b} with each group of assumptions switched")
+            from . import compare as comparison
+            from .io import netcdf, tables
+            from .report.waterfall import waterfall
+
+            ds = comparison.run(case_a, case_b, list(scenario_names) or None)
+            side, parts = comparison.tables(ds)
+            folder = out / f"compare_{case_a}_vs_{case_b}"
+            paths = {
+                "comparison": tables.write_csv(side, folder / "comparison.csv"),
+                "attribution": tables.write_csv(parts, folder / "attribution.csv"),
+                "netcdf": netcdf.write_plain(ds, folder / "comparison.nc", title=f"mfa comparison: {case_a} vs {case_b}"),
+            }
+            for element in ds["element"].values:
+                paths[f"waterfall {element}"] = waterfall(ds, str(element), folder / f"waterfall_{element}.png")
+    except InputError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    li = parts[(parts["figure"] == "cumulative_demand") & (parts["element"] == "Li")].set_index("scenario")
+    table = Table(title=f"Cumulative Li demand: {case_b} minus {case_a}, by group of assumptions [t]")
+    columns = [c for c in li.columns if c not in ("figure", "element", "year", "bound", "unit")]
+    table.add_column("scenario")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for scenario, row in li.iterrows():
+        table.add_row(str(scenario), *[f"{row[c]:,.0f}" for c in columns])
+    console.print(table)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
+    console.print(f"run time {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

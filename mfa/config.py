@@ -331,34 +331,40 @@ def case_dir(case: str) -> Path:
     return folder
 
 
-def load_scenarios(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, Scenario]:
-    """The validated scenarios of ``case`` (all, or ``names``), with overrides applied."""
+def scenario_data(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, tuple[dict, list[Path]]]:
+    """The merged settings of each scenario of ``case`` (all, or ``names``), overrides
+    applied, not yet validated, with the files they came from (base layers first)."""
     folder = case_dir(case)
     layers = _base_layers(folder / "base.yaml")
     merged_base: dict = {}
     for _, data in layers:
         merged_base = deep_merge(merged_base, data)
     available = merged_base.get("case", {}).get("scenarios", [])
-    wanted = names or available
-    cli = {}
+    cli: dict = {}
     for text in overrides:
         cli = deep_merge(cli, parse_override(text))
     out = {}
-    for name in wanted:
+    for name in names or available:
         if name not in available:
             raise InputError(folder / "base.yaml", "case.scenarios", f"a scenario named {name!r} (have {available})")
         path = folder / f"{name}.yaml"
-        data = deep_merge(deep_merge(merged_base, load_yaml(path)), cli)
-        scenario = validate(data, path)
-        scenario._files = [p for p, _ in layers] + [path]
-        out[name] = scenario
+        out[name] = (deep_merge(deep_merge(merged_base, load_yaml(path)), cli), [p for p, _ in layers] + [path])
     return out
 
 
-def validate(data: dict, path: Path) -> Scenario:
-    """A :class:`Scenario`, or an :class:`InputError` naming the file and the field."""
+def load_scenarios(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, Scenario]:
+    """The validated scenarios of ``case`` (all, or ``names``), with overrides applied."""
+    return {name: validate(data, files) for name, (data, files) in scenario_data(case, names, overrides).items()}
+
+
+def validate(data: dict, files: list[Path]) -> Scenario:
+    """A :class:`Scenario` read from ``files`` (base first), or an :class:`InputError`
+    naming the scenario's file and the field."""
+    path = files[-1]
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
+        scenario._files = list(files)
+        return scenario
     except ValidationError as err:
         first = err.errors()[0]
         # pydantic names union branches in the location; the user needs the setting's path.

@@ -408,7 +408,7 @@ options = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inflow=flows(), lifetime=lifetime_strategy(), kwargs=options)
 def test_mass_balance_inflow_driven(inflow, lifetime, kwargs):
     """Cumulative inflow = stock + cumulative outflow, every year."""
@@ -434,7 +434,7 @@ def retire_safe_lifetimes(draw):
     return lifetime, kwargs
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prescribed=flows(positive=True), case=retire_safe_lifetimes())
 def test_mass_balance_stock_driven(prescribed, case):
     """The prescribed stock is met, and the flows add up to it (with early retirement

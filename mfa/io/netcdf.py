@@ -73,3 +73,22 @@ def write(results: xr.Dataset, path: Path, attrs: dict) -> Path:
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
     return Path(path)
+
+
+def write_plain(ds: xr.Dataset, path: Path, title: str) -> Path:
+    """Write a dataset of plain numbers (units already in ``attrs``) atomically, CF-1.8."""
+    ds = ds.copy()
+    for name in ds.coords:
+        if ds[name].dtype.kind in "OU":
+            ds = ds.assign_coords({name: ds[name].astype(str)})
+        elif ds[name].dtype.kind == "i":
+            ds = ds.assign_coords({name: ds[name].astype("int32")})
+    ds.attrs = {
+        "Conventions": "CF-1.8",
+        "title": title,
+        "history": f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} created by mfa",
+        **{k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in ds.attrs.items()},
+    }
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
+    return Path(path)
