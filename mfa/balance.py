@@ -42,16 +42,17 @@ def stock_change(stock: xr.DataArray, initial=0.0) -> xr.DataArray:
     return change.transpose(*stock.dims)
 
 
-def _magnitude(da: xr.DataArray) -> xr.DataArray:
-    return da.pint.dequantify() if is_quantified(da) else da
+def _largest(da: xr.DataArray) -> float:
+    values = da.data.magnitude if is_quantified(da) else da.values
+    return float(np.nanmax(np.abs(values))) if values.size else 0.0
 
 
 def max_errors(balance: xr.DataArray, reference: xr.Dataset | xr.DataArray) -> dict[str, float]:
     """Largest absolute balance error, and that error relative to the largest value in
     ``reference`` (the stocks and flows that were balanced)."""
-    abs_error = float(np.abs(_magnitude(balance)).max()) if balance.size else 0.0
+    abs_error = _largest(balance)
     refs = reference.data_vars.values() if isinstance(reference, xr.Dataset) else [reference]
-    scale = max((float(np.abs(_magnitude(r)).max()) for r in refs if r.size), default=0.0)
+    scale = max((_largest(r) for r in refs), default=0.0)
     return {
         "max_abs_balance_error": abs_error,
         "max_rel_balance_error": abs_error / scale if scale > 0 else abs_error,

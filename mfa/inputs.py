@@ -85,6 +85,16 @@ def read_table(path: Path | str, keys: tuple[str, ...], unit: str, where: dict |
     are dropped from the dims. Duplicate keys are an error.
     """
     path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file", "the file does not exist")
+    stat = path.stat()
+    where_key = tuple(sorted((where or {}).items()))
+    return _read_table(path, tuple(keys), unit, where_key, stat.st_mtime_ns, stat.st_size).copy()
+
+
+@functools.lru_cache(maxsize=128)
+def _read_table(path: Path, keys: tuple[str, ...], unit: str, where_key: tuple, _mtime: int, _size: int) -> xr.DataArray:
+    where = dict(where_key)
     df = read_rows(path, keys)
     for key, wanted in (where or {}).items():
         df = df[df[key] == wanted]
