@@ -29,7 +29,8 @@ inputs, warms up on one series (so lazy imports and caches are loaded), then mea
 2. tracemalloc peak: the largest total of Python and numpy allocations alive at once
    during one call (numpy reports its data buffers to tracemalloc; LAPACK/BLAS internal
    buffers are not included).
-3. time: one warm-up call, then the median of ``--repeats`` (5) calls, wall clock.
+3. time: the median of ``--repeats`` (5) calls, wall clock; the two full-size calls of
+   1. and 2. are its warm-up.
 
 Then the parent compares each implementation's results with the floor's (max relative
 difference) and prints a markdown table, also written to ``outputs/bench_stock.md``.
@@ -240,8 +241,7 @@ def worker(impl: str, n_series: int, repeats: int, result_path: str | None) -> d
     del out
     gc.collect()
 
-    # 3. time: warm-up, then median of `repeats`
-    call()
+    # 3. time: median of `repeats` calls (the two full-size calls above were the warm-up)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -394,7 +394,7 @@ def main() -> int:
     report = "\n".join([
         "## Stock model benchmark (36 years, Weibull 3.5 / scale 9-15 by cohort, stock-driven then inflow-driven)",
         "",
-        f"Time: median of {args.repeats} calls after a warm-up, one call = stock-driven + inflow-driven. "
+        f"Time: median of {args.repeats} calls after two full-size warm-up calls, one call = stock-driven + inflow-driven. "
         "Peak MiB cells are `peak RSS increase / tracemalloc peak` of one call, each measured in a fresh "
         "process after imports, inputs and a one-series warm-up (RSS: peak-RSS mark reset before the call, "
         "ru_maxrss after minus RSS before; tracemalloc: Python + numpy allocations, not BLAS work space).",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
+import pint
 import xarray as xr
 from scipy import special
 
@@ -30,7 +31,7 @@ from .units import is_quantified
 _SQRT2 = math.sqrt(2.0)
 
 
-def _as_param(value, name: str) -> xr.DataArray:
+def _as_param(value, name: str, dimensionless: bool = False) -> xr.DataArray:
     if isinstance(value, xr.DataArray):
         da = value
     else:
@@ -38,8 +39,12 @@ def _as_param(value, name: str) -> xr.DataArray:
     if hasattr(value, "to") and hasattr(value, "magnitude"):  # a bare pint.Quantity
         da = xr.DataArray(value)
     if is_quantified(da):
-        unit = "1" if da.data.dimensionless else "yr"
-        da = da.copy(data=da.data.to(unit).magnitude)
+        unit = "1" if dimensionless or da.data.dimensionless else "yr"
+        try:
+            da = da.copy(data=da.data.to(unit).magnitude)
+        except pint.DimensionalityError as err:
+            expected = "a dimensionless number" if unit == "1" else "a time"
+            raise ValueError(f"lifetime parameter {name!r}: expected {expected}, got units {da.data.units}") from err
     try:
         da = da.astype(float)
     except (TypeError, ValueError) as err:
@@ -62,10 +67,12 @@ class Lifetime:
 
     _positive: ClassVar[tuple[str, ...]] = ()
     """Parameters that must be strictly positive (others must be >= 0)."""
+    _dimensionless: ClassVar[tuple[str, ...]] = ()
+    """Parameters without units (the others are times, in years)."""
 
     def __post_init__(self):
         for f in fields(self):
-            value = _as_param(getattr(self, f.name), f.name)
+            value = _as_param(getattr(self, f.name), f.name, f.name in self._dimensionless)
             if bool((value < 0).any()):
                 raise ValueError(
                     f"{type(self).__name__}: lifetime parameter {f.name!r} must be >= 0, "
@@ -76,8 +83,8 @@ class Lifetime:
                     f"{type(self).__name__}: lifetime parameter {f.name!r} must be > 0"
                 )
             object.__setattr__(self, f.name, value)
-        try:
-            xr.broadcast(*self.params.values())
+        try:  # exact: labels that disagree are an error here, not a silent outer join
+            xr.align(*self.params.values(), join="exact")
         except ValueError as err:
             raise ValueError(f"{type(self).__name__}: parameters do not broadcast: {err}") from err
 
@@ -206,11 +213,12 @@ class Weibull(Lifetime):
     scale: object
     """Scale parameter, years (> 0)."""
     _positive: ClassVar[tuple[str, ...]] = ("shape", "scale")
+    _dimensionless: ClassVar[tuple[str, ...]] = ("shape",)
 
     @classmethod
     def from_mean(cls, mean, shape) -> "Weibull":
         """The Weibull with this mean and shape: scale = mean / Gamma(1 + 1/shape)."""
-        shape_da = _as_param(shape, "shape")
+        shape_da = _as_param(shape, "shape", dimensionless=True)
         return cls(shape=shape_da, scale=_as_param(mean, "mean") / special.gamma(1 + 1 / shape_da))
 
     @property

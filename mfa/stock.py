@@ -152,7 +152,9 @@ def _flow_unit_of_stock(stock_unit):
 def _stock_unit_of_flow(flow_unit, name: str):
     if flow_unit is None:
         return None
-    if ureg.Quantity(1, flow_unit).dimensionality.get("[time]", 0) > -1:
+    # A rate divides by a unit of time itself: kWh has time in its dimensions but is no rate.
+    per_time = any(power < 0 and ureg.Unit(term).dimensionality == ureg.year.dimensionality for term, power in flow_unit._units.items())
+    if not per_time:
         raise ValueError(f"{name}: expected a flow per year (e.g. 't/yr'), got units {flow_unit}")
     return flow_unit * ureg.year
 
@@ -160,40 +162,55 @@ def _stock_unit_of_flow(flow_unit, name: str):
 # --- numpy kernels ---------------------------------------------------------------------
 
 
-def _forward_substitution(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool):
-    """Solve ``sf @ j = stock`` year by year, vectorised over leading batch axes.
+def _cohort_recursion(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
+    """Year by year over the stock of each cohort, vectorised over leading batch axes.
 
     ``sf``: (..., T, T); ``stock``: (..., T); ``known``: (..., H) inflows of the first H
-    years. With ``retire``, a year whose stock falls below what survives gets no inflow;
-    the surplus leaves every cohort by the same fraction, which also scales their future
-    survival (ODYM's correction). Returns ``j`` (inflow of each cohort divided by the
-    cumulative retirement factor at its inflow year), ``g`` (that factor at the end of
-    each year), so that ``stock_by_cohort[t, c] = g[t] * sf[t, c] * j[c]``, and the early
-    retirement of each year.
+    (historic) years. After them, each year's inflow makes up what the surviving cohorts
+    lack. With ``retire``, a year whose stock falls below what survives gets no inflow and
+    the surplus leaves every cohort by the same fraction, which carries on into their
+    future survival (ODYM's correction); a stock that falls to zero empties every cohort
+    and later cohorts start afresh. Returns ``inflow``, ``outflow``, ``early_retirement``
+    and ``stock`` (..., T), and with ``by_cohort`` ``stock_by_cohort`` and
+    ``outflow_by_cohort`` (..., T, T).
     """
     batch = np.broadcast_shapes(sf.shape[:-2], stock.shape[:-1], known.shape[:-1])
     n_years, n_known = stock.shape[-1], known.shape[-1]
-    j = np.zeros(batch + (n_years,))
-    g = np.ones(batch + (n_years,))
-    early = np.zeros(batch + (n_years,))
-    j[..., :n_known] = known
-    factor = np.ones(batch)
-    for t in range(n_known, n_years):
-        surviving = np.einsum("...c,...c->...", sf[..., t, :t], j[..., :t]) * factor
-        need = stock[..., t] - surviving
+    out = {name: np.zeros(batch + (n_years,)) for name in ("inflow", "outflow", "early_retirement", "stock")}
+    if by_cohort:
+        out["stock_by_cohort"] = np.zeros(batch + (n_years, n_years))
+        out["outflow_by_cohort"] = np.zeros(batch + (n_years, n_years))
+    cohorts = np.zeros(batch + (n_years,))  # stock of each cohort at the end of the previous year
+    for t in range(n_years):
+        previous = sf[..., t - 1, :t] if t else sf[..., :0, :0].reshape(sf.shape[:-2] + (0,))
+        ratio = np.divide(sf[..., t, :t], previous, out=np.zeros(np.broadcast_shapes(previous.shape)), where=previous > 0)
+        surviving = cohorts[..., :t] * ratio
+        remaining = surviving.sum(axis=-1)
         diagonal = np.broadcast_to(sf[..., t, t], batch)
-        if np.any((diagonal == 0) & (need > 0)):
-            raise ValueError(
-                "lifetime: no item survives its inflow year, so no stock can be built "
-                f"(year index {t})"
-            )
-        falls = need < 0 if retire else np.zeros(batch, bool)
-        inflow = np.divide(need, diagonal, out=np.zeros(batch), where=(diagonal > 0) & ~falls)
-        j[..., t] = inflow / factor
-        early[..., t] = np.where(falls, surviving - stock[..., t], 0.0)
-        factor = np.where(falls, factor * stock[..., t] / np.where(falls, surviving, 1.0), factor)
-        g[..., t] = factor
-    return j, g, early
+        if t < n_known:
+            inflow, factor, early = np.broadcast_to(known[..., t], batch), 1.0, 0.0
+        else:
+            need = np.broadcast_to(stock[..., t], batch) - remaining
+            falls = (need < 0) & retire
+            if np.any((diagonal == 0) & (need != 0) & ~falls):
+                raise ValueError(f"lifetime: no item survives its inflow year, so no stock can be built (year index {t})")
+            inflow = np.divide(need, diagonal, out=np.zeros(batch), where=(diagonal > 0) & ~falls)
+            factor = np.where(falls, np.divide(stock[..., t], remaining, out=np.zeros(batch), where=falls), 1.0)
+            early = np.where(falls, -need, 0.0)
+        kept = surviving * np.expand_dims(factor, -1)
+        new_in_stock = inflow * diagonal
+        out["inflow"][..., t] = inflow
+        out["early_retirement"][..., t] = early
+        out["outflow"][..., t] = cohorts[..., :t].sum(axis=-1) - kept.sum(axis=-1) + inflow - new_in_stock
+        out["stock"][..., t] = kept.sum(axis=-1) + new_in_stock
+        if by_cohort:
+            out["outflow_by_cohort"][..., t, :t] = cohorts[..., :t] - kept
+            out["outflow_by_cohort"][..., t, t] = inflow - new_in_stock
+        cohorts[..., :t] = kept
+        cohorts[..., t] = new_in_stock
+        if by_cohort:
+            out["stock_by_cohort"][..., t, :] = cohorts
+    return out
 
 
 def _as_batched(da: xr.DataArray, batch_dims: list[str], tail: tuple[str, ...]) -> np.ndarray:
@@ -336,64 +353,62 @@ def stock_driven(
         stock = stock.reindex(year=years, fill_value=0.0)
     sf = survival_matrix(lifetime, years, disc)
     _broadcast_check(sf, stock, known, names=("lifetime", "stock", "initial_stock_by_cohort"))
-    j, g, early = _solve(sf, stock, known, retire=negative_inflow == "retire")
-
+    solved = _solve(sf, stock, known, retire=negative_inflow == "retire", by_cohort=by_cohort)
     n_known = known.sizes["year"]
-    if n_known:
-        history = _matvec(sf, known.rename(year="cohort").reindex(cohort=years, fill_value=0.0))
-        stock = xr.concat([history.isel(year=slice(None, n_known)), stock.isel(year=slice(n_known, None))], "year")
-    g_prev = g.shift(year=1, fill_value=1.0)
-    cohort_j = j.rename(year="cohort")
-    ds = xr.Dataset(
-        {
-            "stock": stock,
-            "inflow": j * g_prev,
-            "outflow": g_prev * _matvec(outflow_matrix(sf), cohort_j) + early,
-            "early_retirement": early,
-        }
-    )
-    if by_cohort:
-        ds["stock_by_cohort"] = g * sf * cohort_j
-        ds["outflow_by_cohort"] = cohort_j * (g_prev * _present_at_start(sf) - g * sf)
-    return _finish(ds, flow_unit=_flow_unit_of_stock(unit), stock_unit=unit)
+    if n_known:  # the historic years' stock follows from their cohorts; the rest is as prescribed
+        solved["stock"] = xr.concat([solved["stock"].isel(year=slice(None, n_known)), stock.isel(year=slice(n_known, None))], "year")
+    else:
+        solved["stock"] = stock
+    return _finish(xr.Dataset(solved), flow_unit=_flow_unit_of_stock(unit), stock_unit=unit)
 
 
-def _solve(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool):
-    """Scaled inflows ``j``, retirement factors ``g`` and early retirement, dims ``year`` + batch.
+def _solve(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool, by_cohort: bool) -> dict:
+    """Inflow, outflow, early retirement and stock (and cohort arrays) as DataArrays.
 
-    One LAPACK triangular solve for all series when the lifetime has no extra dims;
-    the year-by-year kernel only for series that need the retirement correction, or when
-    the lifetime itself varies by series.
+    When the lifetime has no extra dims, one LAPACK triangular solve serves every series
+    and matrix products give the outflow; the year-by-year :func:`_cohort_recursion`
+    runs only for series that need the retirement correction (or that a zero survival in
+    the inflow year leaves singular), or for all when the lifetime varies by series.
     """
     batch_dims = list(dict.fromkeys([*sf.dims[:-2], *[d for d in stock.dims if d != "year"], *[d for d in known.dims if d != "year"]]))
     stock_np = _as_batched(stock, batch_dims, ("year",))
     known_np = _as_batched(known, batch_dims, ("year",))
     sf_np = _as_batched(sf, batch_dims, ("year", "cohort"))
     batch = np.broadcast_shapes(sf_np.shape[:-2], stock_np.shape[:-1], known_np.shape[:-1])
+    full = lambda a: np.broadcast_to(a, batch + a.shape[a.ndim - 1 :])  # noqa: E731
 
     if sf.ndim == 2:
-        j = _triangular_solve(sf_np.reshape(sf_np.shape[-2:]), stock_np, known_np, batch)
-        g, early = np.ones_like(j), np.zeros_like(j)
-        falls = (j < 0).any(axis=-1) if retire else np.zeros(batch, bool)
-        if falls.any():
-            j[falls], g[falls], early[falls] = _forward_substitution(
-                sf_np.reshape(sf_np.shape[-2:]),
-                np.broadcast_to(stock_np, batch + stock_np.shape[-1:])[falls],
-                np.broadcast_to(known_np, batch + known_np.shape[-1:])[falls],
-                retire=True,
-            )
+        matrix = sf_np.reshape(sf_np.shape[-2:])
+        singular = bool(np.any(np.diag(matrix)[known_np.shape[-1] :] == 0))
+        inflow = np.zeros(batch + stock_np.shape[-1:]) if singular else _triangular_solve(matrix, stock_np, known_np, batch)
+        redo = np.ones(batch, bool) if singular else ((inflow < 0).any(axis=-1) if retire else np.zeros(batch, bool))
+        out = {
+            "inflow": inflow,
+            "outflow": inflow @ outflow_matrix(sf).values.T,
+            "early_retirement": np.zeros_like(inflow),
+            "stock": inflow @ matrix.T,
+        }
+        if by_cohort:
+            out["stock_by_cohort"] = matrix * inflow[..., None, :]
+            out["outflow_by_cohort"] = outflow_matrix(sf).values * inflow[..., None, :]
+        if redo.any():
+            again = _cohort_recursion(matrix, full(stock_np)[redo], full(known_np)[redo], retire, by_cohort)
+            for name, values in again.items():
+                out[name][redo] = values
     else:
-        j, g, early = _forward_substitution(sf_np, stock_np, known_np, retire)
+        out = _cohort_recursion(sf_np, stock_np, known_np, retire, by_cohort)
 
-    coords = {"year": stock["year"]}
+    coords = {"year": stock["year"], "cohort": xr.DataArray(stock["year"].values, dims="cohort")}
     for source in (sf, stock, known):
         coords.update(
             {k: c for k, c in source.coords.items() if k not in ("year", "cohort") and set(c.dims) <= set(batch_dims)}
         )
-    return tuple(
-        xr.DataArray(a, dims=(*batch_dims, "year"), coords=coords).transpose("year", ...)
-        for a in (j, g, early)
-    )
+    result = {}
+    for name, values in out.items():
+        dims = (*batch_dims, "year", "cohort") if values.ndim == len(batch_dims) + 2 else (*batch_dims, "year")
+        da = xr.DataArray(values, dims=dims, coords={k: v for k, v in coords.items() if set(v.dims) <= set(dims)})
+        result[name] = da.transpose("year", ...)
+    return result
 
 
 def _triangular_solve(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, batch) -> np.ndarray:
@@ -406,8 +421,6 @@ def _triangular_solve(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, batc
         inflow[:n_known] = past
         rhs = rhs - sf[n_known:, :n_known] @ past
     if n_years > n_known:
-        if np.any(np.diag(sf)[n_known:] == 0) and np.any(rhs != 0):
-            raise ValueError("lifetime: no item survives its inflow year, so no stock can be built")
         inflow[n_known:] = solve_triangular(sf[n_known:, n_known:], rhs, lower=True, check_finite=False)
     return inflow.T.reshape(batch + (n_years,))
 

@@ -28,6 +28,9 @@ for _definition in ("vehicle = [vehicle] = veh", "person = [person]"):
     _name = _definition.split("=")[0].strip()
     if _name not in ureg:
         ureg.define(_definition)
+# UDUNITS's year is the tropical year; pint's (and cf_xarray's) the Julian year, 2e-5
+# longer. Our time step is "a year" whichever it is, so match what "yr" means in files.
+ureg.define("year = 31556925.9747 * second = yr")
 pint.set_application_registry(ureg)
 
 _COUNT_UNITS = {"veh", "vehicle", "person"}
@@ -43,9 +46,11 @@ def _udunits_tokens(cf_string: str) -> list[str]:
             prefix, power = watt_hour.groups()
             tokens += [f"{prefix}W{power}", f"h{power}"]
             continue
-        name, _power = _TOKEN.match(token).groups()
+        name, power = _TOKEN.match(token).groups()
         if name in _COUNT_UNITS:
             continue
+        if name == "kt":  # a knot to UDUNITS (and pint); a kilotonne is a gigagram
+            token = f"Gg{power or ''}"
         tokens.append(token)
     return tokens
 

@@ -269,14 +269,6 @@ def test_param_in_a_non_time_unit_is_rejected():
         lifetimes.Fixed(ureg.Quantity(3, "m"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Weibull shape is documented as dimensionless, but lifetimes._as_param converts "
-        "any quantity with a dimension to years, so Weibull(shape=2 yr, scale=10) is accepted "
-        "as shape 2 instead of being rejected"
-    ),
-)
 def test_weibull_shape_with_time_units_is_rejected():
     with pytest.raises((ValueError, TypeError)):
         lifetimes.Weibull(shape=ureg.Quantity(2.0, "yr"), scale=10.0)

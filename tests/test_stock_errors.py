@@ -123,15 +123,6 @@ def test_lifetime_parameters_of_different_sizes_are_rejected():
         lifetimes.Normal(xr.DataArray([5.0, 6.0], dims="region"), xr.DataArray([1.0, 2.0, 3.0], dims="region"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Lifetime.__post_init__ checks its parameters with xr.broadcast, which joins "
-        "coordinates outer and never fails on differing labels: Normal(mean with region "
-        "['a','b'], sd with region ['a','c']) is accepted, and only survival() fails later, "
-        "with an xarray AlignmentError that names neither parameter"
-    ),
-)
 def test_lifetime_parameters_whose_coords_disagree_are_rejected():
     mean = xr.DataArray([5.0, 6.0], dims="region", coords={"region": ["a", "b"]})
     sd = xr.DataArray([1.0, 2.0], dims="region", coords={"region": ["a", "c"]})
@@ -214,17 +205,6 @@ def test_zero_mean_lifetime_cannot_hold_a_stock():
         stock.stock_driven(STOCK, lifetimes.Fixed(0.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=np.linalg.LinAlgError,
-    reason=(
-        "BUG: stock_driven with a mean-0 lifetime and an all-zero stock raises "
-        "numpy.linalg.LinAlgError ('singular matrix') from scipy's solve_triangular "
-        "(_triangular_solve only guards the case of a nonzero stock) instead of returning "
-        "zero inflow and outflow, as the year-by-year kernel does when the lifetime "
-        "varies by region"
-    ),
-)
 @pytest.mark.parametrize("lifetime", ZERO_MEAN, ids=lambda lt: type(lt).__name__)
 def test_zero_mean_lifetime_with_zero_stock(lifetime):
     ds = stock.stock_driven(series(np.zeros(len(YEARS))), lifetime)
@@ -291,18 +271,7 @@ def test_quantified_initial_stock_with_plain_stock_is_rejected():
         "t",
         "vehicle",
         "1",
-        pytest.param(
-            "kWh",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "BUG: stock._stock_unit_of_flow decides 'a flow per year' from the time "
-                    "exponent of the dimensionality, and kWh is [mass][length]^2/[time]^2, so "
-                    "an inflow of battery capacity in 'kWh' (not 'kWh/yr') is accepted and "
-                    "the stock comes out in 'kWh * yr'"
-                ),
-            ),
-        ),
+        "kWh",
     ],
 )
 def test_inflow_that_is_not_a_rate_is_rejected(unit):
@@ -360,16 +329,6 @@ def test_by_cohort_arrays_sum_to_the_totals(negative_inflow):
         assert float(abs(ds["stock_by_cohort"].where(upper, 0.0)).max()) == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: stock_driven with negative_inflow='retire' returns NaN inflow, outflow and "
-        "balance for every year after the stock falls to 0: _forward_substitution sets the "
-        "cumulative retirement factor to 0 and then divides by it (j = inflow / factor). "
-        "stock [10, 0, 5, 5], Fixed(10): expected inflow [10, 0, 5, 0], outflow "
-        "[0, 10, 0, 0]; got inflow [10, 0, nan, nan], outflow all nan"
-    ),
-)
 def test_stock_that_falls_to_zero_and_recovers():
     prescribed = series([10.0, 0.0, 5.0, 5.0], YEARS[:4])
     with np.errstate(all="ignore"):

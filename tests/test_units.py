@@ -123,28 +123,11 @@ def test_never_writes_the_udunits_traps():
         assert "kt" not in tokens  # knot
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: udunits('kilotonne') returns 'kt' (cf_xarray's formatting), which UDUNITS "
-        "reads as a knot (0.514 m/s), not 1e6 kg; shared/CONVENTIONS.md lists this trap but "
-        "mfa.units only handles kWh and counts"
-    ),
-)
 def test_kilotonne_is_written_as_a_mass():
     written = udunits("kilotonne")
     assert cf_factor(written, "kg") == pytest.approx(1e6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (small): pint's 'year' (the package registry's 'yr') is the Julian year, "
-        "31557600 s; UDUNITS's 'yr' is the tropical year, 31556925.9747 s. A flow of 1 t/yr "
-        "written as 't yr-1' reads in UDUNITS tools as 2.1e-5 more per second than the model "
-        "meant"
-    ),
-)
 def test_year_means_the_same_in_pint_and_udunits():
     factor, si = pint_si(ureg.Unit("yr"))
     assert cf_factor(udunits("yr"), si) == pytest.approx(factor, rel=1e-12)

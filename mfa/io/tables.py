@@ -20,13 +20,26 @@ MILESTONES = (2030, 2040, 2050)
 SUMMED_DIMS = ("powertrain", "chemistry")
 
 
+TOTAL = "total"
+"""The ``region`` of the rows that sum every region (written when there are several)."""
+
+
+def with_total(da: xr.DataArray) -> xr.DataArray:
+    """``da`` with one more ``region``, :data:`TOTAL`, the sum of all regions."""
+    if da.sizes.get("region", 1) < 2:
+        return da
+    total = da.sum("region").expand_dims(region=[TOTAL])
+    return xr.concat([da.assign_coords(region=da["region"].astype(str)), total], "region")
+
+
 def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
     """Per scenario, region, variable and element (or bound): the cumulative total from
-    ``report_start`` (flows only) and the values of the milestone years, with the unit."""
+    ``report_start`` (flows only) and the values of the milestone years, with the unit.
+    With several regions, rows of region ``total`` give their sum."""
     frames = []
     for name in SUMMARY_VARIABLES:
         da = results[name]
-        da = da.sum([d for d in SUMMED_DIMS if d in da.dims])
+        da = with_total(da.sum([d for d in SUMMED_DIMS if d in da.dims]))
         unit = da.data.units if is_quantified(da) else None
         values = da.pint.dequantify() if unit is not None else da
         is_flow = unit is not None and unit.dimensionality.get("[time]", 0) < 0

@@ -1,0 +1,580 @@
+"""The GIS view ``gis.nc``: one feature per region, flat fields that GDAL, QGIS and ArcGIS read.
+
+``results.nc`` (:mod:`mfa.io.netcdf`) is the analysis cube; GDAL and QGIS drop every
+variable with more than one dimension from a vector layer. This module writes the other
+product of ``shared/CONVENTIONS.md`` ("NetCDF that GIS tools open"):
+
+- ``Conventions = "CF-1.8"``, ``featureType = "timeSeries"``, one instance per region
+  along the dimension ``region``: ``region_code`` (int32, ``cf_role = "timeseries_id"``),
+  ``name_zh``, ``name_pinyin``, ``name_en`` (char arrays, UTF-8), ``lat``/``lon``
+  (representative points), a real ``time`` coordinate (``days since <first year>-01-01``,
+  int32, mid-year, with ``time_bnds`` over the calendar year) and ``year(time)``;
+- a WGS 84 ``crs`` grid mapping referenced by every data variable;
+- headline fields of dimension ``(region)`` only, which QGIS shows as attributes:
+  ``li_demand_cum_2023_2050_conservative``, ``li_demand_2030_conservative``,
+  ``li_recovered_2050_positive``, ``vehicle_stock_2030_negative``,
+  ``carbon_reduction_2050_upper_conservative`` ...;
+- yearly series ``(region, time)`` for ArcGIS's DSG tools: ``li_demand_<scenario>``,
+  ``li_recovered_<scenario>`` per metal and ``vehicle_stock_<scenario>``;
+- a CF-1.8 geometry container ``region_geometry``: polygons from a user-supplied
+  boundaries file (:func:`write_gis` ``boundaries=``), else the representative points.
+  Every data variable names it in its ``geometry`` attribute, which is what makes GDAL
+  list it as a field of the layer ``region_geometry``.
+
+Boundaries (GeoJSON, GPKG, anything GDAL reads) are read with pyogrio and shapely; a
+file in another CRS is reprojected to WGS 84 with pyproj, and an :class:`InputError`
+says so when pyproj is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import InputError
+from ..units import is_quantified, quantify, ureg
+from . import atomic_path
+
+log = logging.getLogger(__name__)
+
+METALS = ("Li", "Ni", "Co", "Mn")
+ELEMENT_NAMES = {"Li": "lithium", "Ni": "nickel", "Co": "cobalt", "Mn": "manganese"}
+MILESTONES = (2030, 2050)
+CARBON_MILESTONES = (2050,)
+GEOMETRY = "region_geometry"
+CRS = "crs"
+CODE_FIELDS = ("code", "region_code", "adcode", "gb_code", "gbcode", "gb2260")
+"""Fields of a boundaries file taken as the GB/T 2260 code, first match wins (any case)."""
+REGION_COLUMNS = ("code", "name_en", "name_zh", "pinyin", "lat", "lon")
+
+WGS84_WKT = (
+    'GEOGCRS["WGS 84",'
+    'ENSEMBLE["World Geodetic System 1984 ensemble",'
+    'MEMBER["World Geodetic System 1984 (Transit)"],MEMBER["World Geodetic System 1984 (G730)"],'
+    'MEMBER["World Geodetic System 1984 (G873)"],MEMBER["World Geodetic System 1984 (G1150)"],'
+    'MEMBER["World Geodetic System 1984 (G1674)"],MEMBER["World Geodetic System 1984 (G1762)"],'
+    'MEMBER["World Geodetic System 1984 (G2139)"],'
+    'ELLIPSOID["WGS 84",6378137,298.257223563,LENGTHUNIT["metre",1]],ENSEMBLEACCURACY[2.0]],'
+    'PRIMEM["Greenwich",0,ANGLEUNIT["degree",0.0174532925199433]],'
+    'CS[ellipsoidal,2],'
+    'AXIS["geodetic latitude (Lat)",north,ORDER[1],ANGLEUNIT["degree",0.0174532925199433]],'
+    'AXIS["geodetic longitude (Lon)",east,ORDER[2],ANGLEUNIT["degree",0.0174532925199433]],'
+    'USAGE[SCOPE["Horizontal component of 3D system."],AREA["World."],BBOX[-90,-180,90,180]],'
+    'ID["EPSG",4326]]'
+)
+"""EPSG:4326 as WKT2 (what PROJ prints), so that no CRS library is needed to write it."""
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def packaged_regions() -> pd.DataFrame:
+    """``inputs/provinces_meta.csv`` of the project (empty when there is none)."""
+    from .. import config
+
+    try:
+        path = config.resolve("inputs/provinces_meta.csv")
+    except InputError:
+        return pd.DataFrame(columns=list(REGION_COLUMNS))
+    if not path.exists():
+        return pd.DataFrame(columns=list(REGION_COLUMNS))
+    return pd.read_csv(path, dtype={"code": int})
+
+
+def region_table(results: xr.Dataset, regions: pd.DataFrame) -> pd.DataFrame:
+    """One row per region of ``results``, in its order: code, name_en, name_zh, pinyin, lat, lon.
+
+    Names and points missing from ``regions`` are taken from ``inputs/provinces_meta.csv``;
+    a region still without a representative point is an :class:`InputError`.
+    """
+    codes = [int(c) for c in np.asarray(results["region"].values)]
+    given = regions.copy() if regions is not None else pd.DataFrame(columns=["code"])
+    if "code" not in given.columns:
+        raise InputError(None, "regions.code", "a code column (GB/T 2260) in the region table")
+    given["code"] = given["code"].astype(int)
+    given = given.drop_duplicates("code").set_index("code").reindex(codes)
+    fallback = packaged_regions().drop_duplicates("code").set_index("code").reindex(codes)
+    table = pd.DataFrame(index=pd.Index(codes, name="code"))
+    for column in REGION_COLUMNS[1:]:
+        mine = given[column] if column in given.columns else pd.Series(np.nan, index=given.index, dtype=object)
+        other = fallback[column] if column in fallback.columns else pd.Series(np.nan, index=given.index, dtype=object)
+        table[column] = mine.where(mine.notna(), other)
+    missing = table.index[table["lat"].isna() | table["lon"].isna()].tolist()
+    if missing:
+        raise InputError(None, "regions.lat/lon", f"a representative point for every region; none for {missing}")
+    for column in ("name_en", "name_zh", "pinyin"):
+        table[column] = table[column].fillna("").astype(str)
+    table["pinyin"] = table["pinyin"].where(table["pinyin"] != "", table["name_en"])
+    table["lat"] = table["lat"].astype(float)
+    table["lon"] = table["lon"].astype(float)
+    return table.reset_index()
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def _quantified(da: xr.DataArray) -> xr.DataArray:
+    return da if is_quantified(da) else quantify(da)
+
+
+def _values(da: xr.DataArray, unit: str) -> np.ndarray:
+    """``da`` (dims region[, year]) in ``unit`` as plain float64 numbers."""
+    q = _quantified(da)
+    target = ureg.Unit(unit)
+    source = q.data.units
+    if source.dimensionality != target.dimensionality and target.dimensionless:
+        # counts: vehicles (pint dimension [vehicle]) are written as "1"
+        q = q.pint.to(source)
+        return np.asarray(q.data.magnitude, dtype="float64")
+    return np.asarray(q.pint.to(unit).data.magnitude, dtype="float64")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(text).lower()).strip("_")
+
+
+def _field(values: np.ndarray, units: str, long_name: str, **attrs) -> xr.DataArray:
+    return xr.DataArray(values, dims=("region",), attrs={"long_name": long_name, "units": units, **attrs})
+
+
+def _series(values: np.ndarray, units: str, long_name: str, **attrs) -> xr.DataArray:
+    return xr.DataArray(values, dims=("region", "time"), attrs={"long_name": long_name, "units": units, **attrs})
+
+
+def _sum_detail(da: xr.DataArray, keep: tuple[str, ...]) -> xr.DataArray:
+    return da.sum([d for d in da.dims if d not in keep])
+
+
+def _elements(results: xr.Dataset) -> list[str]:
+    present = [str(e) for e in results["element"].values] if "element" in results.coords else []
+    return [e for e in METALS if e in present] + [e for e in present if e not in METALS]
+
+
+def headline_fields(results: xr.Dataset, report_start: int) -> dict[str, xr.DataArray]:
+    """The 1-D (region) fields, in the order they appear as attributes in QGIS."""
+    years = results["year"].values.astype(int)
+    end = int(years.max())
+    if report_start not in years:
+        raise InputError(None, "report_start", f"a model year ({int(years.min())}-{end}), got {report_start}")
+    milestones = [y for y in MILESTONES if y in years]
+    fields: dict[str, xr.DataArray] = {}
+    one_year = ureg.Quantity(1, "yr")
+    for scenario in results["scenario"].values:
+        scen = _slug(scenario)
+        sel = {"scenario": scenario}
+        for element in _elements(results):
+            el = _slug(element)
+            metal = ELEMENT_NAMES.get(element, element)
+            for short, name, what in (("demand", "metal_demand", "demand"), ("recovered", "metal_recovered", "recovery")):
+                if name not in results:
+                    continue
+                da = _sum_detail(_quantified(results[name]).sel(element=element, **sel), ("region", "year"))
+                cumulative = da.sel(year=slice(report_start, None)).sum("year") * one_year
+                fields[f"{el}_{short}_cum_{report_start}_{end}_{scen}"] = _field(
+                    _values(cumulative, "t"), "t", f"cumulative {metal} {what} {report_start}-{end}, {scenario} scenario",
+                    source_variable=name, element=element, scenario=str(scenario),
+                )
+                for year in milestones:
+                    fields[f"{el}_{short}_{year}_{scen}"] = _field(
+                        _values(da.sel(year=year), "t/yr"), "t yr-1", f"{metal} {what} in {year}, {scenario} scenario",
+                        source_variable=name, element=element, scenario=str(scenario),
+                    )
+        if "vehicle_stock" in results:
+            stock = _sum_detail(_quantified(results["vehicle_stock"]).sel(sel), ("region", "year"))
+            for year in milestones:
+                fields[f"vehicle_stock_{year}_{scen}"] = _field(
+                    _values(stock.sel(year=year), "1"), "1",
+                    f"number of new-energy passenger cars in use at the end of {year}, {scenario} scenario",
+                    source_variable="vehicle_stock", scenario=str(scenario),
+                )
+        if "carbon_reduction" in results:
+            carbon = _quantified(results["carbon_reduction"]).sel(sel)
+            bounds = [str(b) for b in carbon["bound"].values] if "bound" in carbon.dims else [None]
+            for bound in bounds:
+                da = carbon.sel(bound=bound) if bound is not None else carbon
+                da = _sum_detail(da, ("region", "year"))
+                for year in [y for y in CARBON_MILESTONES if y in years]:
+                    suffix = f"_{_slug(bound)}" if bound is not None else ""
+                    label = f", {bound} bound" if bound is not None else ""
+                    fields[f"carbon_reduction_{year}{suffix}_{scen}"] = _field(
+                        _values(da.sel(year=year), "t/yr"), "t yr-1",
+                        f"use-phase CO2 reduction in {year}{label}, {scenario} scenario (mass of CO2)",
+                        source_variable="carbon_reduction", scenario=str(scenario), **({"bound": bound} if bound else {}),
+                    )
+    return fields
+
+
+def series_fields(results: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The (region, time) series for ArcGIS's DSG tools: metal demand and recovery per
+    metal and scenario, vehicle stock per scenario."""
+    fields: dict[str, xr.DataArray] = {}
+    for scenario in results["scenario"].values:
+        scen = _slug(scenario)
+        for element in _elements(results):
+            metal = ELEMENT_NAMES.get(element, element)
+            for short, name, what in (("demand", "metal_demand", "demand"), ("recovered", "metal_recovered", "recovery")):
+                if name not in results:
+                    continue
+                da = _sum_detail(_quantified(results[name]).sel(scenario=scenario, element=element), ("region", "year"))
+                fields[f"{_slug(element)}_{short}_{scen}"] = _series(
+                    _values(da.transpose("region", "year"), "t/yr"), "t yr-1", f"{metal} {what}, {scenario} scenario",
+                    source_variable=name, element=element, scenario=str(scenario), cell_methods="time: mean",
+                )
+        if "vehicle_stock" in results:
+            da = _sum_detail(_quantified(results["vehicle_stock"]).sel(scenario=scenario), ("region", "year"))
+            fields[f"vehicle_stock_{scen}"] = _series(
+                _values(da.transpose("region", "year"), "1"), "1",
+                f"number of new-energy passenger cars in use at the end of the year, {scenario} scenario",
+                source_variable="vehicle_stock", scenario=str(scenario),
+            )
+    return fields
+
+
+# --------------------------------------------------------------------------- the view
+
+
+def _time(years: np.ndarray) -> tuple[xr.DataArray, xr.DataArray, str]:
+    first = int(years.min())
+    epoch = np.datetime64(f"{first}-01-01", "D")
+    start = np.array([np.datetime64(f"{y}-01-01", "D") for y in years])
+    stop = np.array([np.datetime64(f"{y + 1}-01-01", "D") for y in years])
+    mid = np.array([np.datetime64(f"{y}-07-01", "D") for y in years])
+    units = f"days since {first}-01-01 00:00:00"
+    days = lambda d: (d - epoch).astype(int).astype("int32")  # noqa: E731
+    time = xr.DataArray(days(mid), dims="time", attrs={
+        "standard_name": "time", "long_name": "time (middle of the model year)", "units": units,
+        "calendar": "standard", "axis": "T", "bounds": "time_bnds",
+    })
+    bnds = xr.DataArray(np.stack([days(start), days(stop)], axis=1), dims=("time", "nv"))
+    return time, bnds, units
+
+
+def _crs() -> xr.DataArray:
+    return xr.DataArray(np.int32(0), attrs={
+        "grid_mapping_name": "latitude_longitude",
+        "long_name": "coordinate reference system: WGS 84 (EPSG:4326)",
+        "longitude_of_prime_meridian": 0.0,
+        "semi_major_axis": 6378137.0,
+        "inverse_flattening": 298.257223563,
+        "crs_wkt": WGS84_WKT,
+        "epsg_code": "EPSG:4326",
+    })
+
+
+def gis_view(results: xr.Dataset, regions: pd.DataFrame, report_start: int = 2023) -> xr.Dataset:
+    """The GIS view of ``results`` (pint-quantified, or with ``units`` attributes).
+
+    One feature per region along ``region``; the geometry is the representative point
+    of each region (:func:`write_gis` puts polygons in its place when given boundaries).
+    """
+    table = region_table(results, regions)
+    years = results["year"].values.astype(int)
+    time, bnds, _ = _time(years)
+    ds = xr.Dataset()
+    ds["crs"] = _crs()
+    fields = headline_fields(results, report_start)
+    for name, da in fields.items():
+        ds[name] = da
+    for name, da in series_fields(results).items():
+        ds[name] = da
+    ds["time_bnds"] = bnds
+    coords = {
+        "region_code": ("region", table["code"].to_numpy(dtype="int32"), {
+            "long_name": "region code (GB/T 2260)", "cf_role": "timeseries_id", "units": "1",
+        }),
+        "name_zh": ("region", table["name_zh"].to_numpy(dtype=str), {"long_name": "region name (Chinese)"}),
+        "name_pinyin": ("region", table["pinyin"].to_numpy(dtype=str), {"long_name": "region name (pinyin)"}),
+        "name_en": ("region", table["name_en"].to_numpy(dtype=str), {"long_name": "region name (English)"}),
+        "lat": ("region", table["lat"].to_numpy(dtype="float64"), {
+            "standard_name": "latitude", "long_name": "latitude of the region's representative point",
+            "units": "degrees_north", "axis": "Y",
+        }),
+        "lon": ("region", table["lon"].to_numpy(dtype="float64"), {
+            "standard_name": "longitude", "long_name": "longitude of the region's representative point",
+            "units": "degrees_east", "axis": "X",
+        }),
+        "time": time,
+        "year": ("time", years.astype("int32"), {"long_name": "model year", "units": "1"}),
+    }
+    ds = ds.assign_coords(coords)
+    ds.attrs = _global_attrs(results, report_start)
+    return set_geometry(ds, point_container(ds))
+
+
+def _global_attrs(results: xr.Dataset, report_start: int) -> dict:
+    keep = {k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in results.attrs.items()
+            if k not in ("Conventions", "featureType", "title", "history", "summary") and not isinstance(v, (dict, list))}
+    years = results["year"].values.astype(int)
+    return {
+        "Conventions": "CF-1.8",
+        "featureType": "timeSeries",
+        "title": f"mfa GIS view: {results.attrs.get('case', 'results')}",
+        "summary": (
+            "One feature per region: headline fields (cumulative metal demand and recovery "
+            f"{report_start}-{int(years.max())}, milestone-year values) as 1-D variables that GDAL, QGIS "
+            "and ArcGIS show as attributes, and yearly series (region, time) for DSG tools. "
+            "The analysis cube with every dimension is results.nc."
+        ),
+        "institution": "mfa project",
+        "source": f"mfa {results.attrs.get('package_version', '')} dynamic material-flow model".replace("  ", " "),
+        "history": f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} created by mfa (mfa.io.gis)",
+        "references": "He, Liu, Peng, Zuo (2024) China Mining Magazine, doi:10.12075/j.issn.1004-4051.20241947",
+        "report_start": int(report_start),
+        **{k: v for k, v in keep.items() if k not in ("institution", "source", "references")},
+    }
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def point_container(ds: xr.Dataset) -> dict[str, xr.DataArray]:
+    """A point geometry container on the representative points (node coordinates lon, lat)."""
+    return {GEOMETRY: xr.DataArray(np.int32(0), attrs={
+        "geometry_type": "point",
+        "node_coordinates": "lon lat",
+        "grid_mapping": CRS,
+        "long_name": "representative point of each region",
+    })}
+
+
+def polygon_container(geometries: list) -> dict[str, xr.DataArray]:
+    """A CF-1.8 polygon geometry container for ``geometries`` (shapely Polygon,
+    MultiPolygon or None for a region without boundary, written as an empty geometry).
+
+    Exterior rings are written anticlockwise, holes clockwise, as CF asks.
+    """
+    import shapely
+
+    xs, ys, node_count, part_nodes, interior = [], [], [], [], []
+    for geom in geometries:
+        count = 0
+        if geom is not None and not geom.is_empty:
+            geom = shapely.orient_polygons(geom) if hasattr(shapely, "orient_polygons") else _orient(geom)
+            for polygon in getattr(geom, "geoms", [geom]):
+                for ring, is_hole in [(polygon.exterior, 0)] + [(r, 1) for r in polygon.interiors]:
+                    coords = np.asarray(ring.coords)[:, :2]
+                    xs.append(coords[:, 0])
+                    ys.append(coords[:, 1])
+                    part_nodes.append(len(coords))
+                    interior.append(is_hole)
+                    count += len(coords)
+        node_count.append(count)
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    return {
+        "node_count": xr.DataArray(np.asarray(node_count, dtype="int32"), dims="region",
+                                   attrs={"long_name": "number of polygon nodes of each region", "units": "1"}),
+        "part_node_count": xr.DataArray(np.asarray(part_nodes, dtype="int32"), dims="part",
+                                        attrs={"long_name": "number of nodes of each polygon ring", "units": "1"}),
+        "interior_ring": xr.DataArray(np.asarray(interior, dtype="int32"), dims="part", attrs={
+            "long_name": "ring is a hole (1) or an exterior ring (0)", "units": "1",
+            "flag_values": np.array([0, 1], dtype="int32"), "flag_meanings": "exterior interior",
+        }),
+        "node_lon": xr.DataArray(cat(xs).astype("float64"), dims="node",
+                                 attrs={"long_name": "longitude of polygon nodes", "units": "degrees_east", "axis": "X"}),
+        "node_lat": xr.DataArray(cat(ys).astype("float64"), dims="node",
+                                 attrs={"long_name": "latitude of polygon nodes", "units": "degrees_north", "axis": "Y"}),
+        GEOMETRY: xr.DataArray(np.int32(0), attrs={
+            "geometry_type": "polygon",
+            "node_count": "node_count",
+            "node_coordinates": "node_lon node_lat",
+            "part_node_count": "part_node_count",
+            "interior_ring": "interior_ring",
+            "grid_mapping": CRS,
+            "long_name": "boundary polygons of the regions",
+        }),
+    }
+
+
+def _orient(geom):
+    from shapely.geometry import MultiPolygon
+    from shapely.geometry.polygon import orient
+
+    if geom.geom_type == "MultiPolygon":
+        return MultiPolygon([orient(p, 1.0) for p in geom.geoms])
+    return orient(geom, 1.0)
+
+
+GEOMETRY_VARIABLES = ("node_count", "part_node_count", "interior_ring", "node_lon", "node_lat", GEOMETRY)
+
+
+def set_geometry(ds: xr.Dataset, container: dict[str, xr.DataArray]) -> xr.Dataset:
+    """``ds`` with ``container`` as its geometry: every variable along ``region`` (data
+    variables and the name/code fields) gets ``geometry`` and ``grid_mapping``."""
+    ds = ds.drop_vars([v for v in GEOMETRY_VARIABLES if v in ds.variables])
+    for name, da in container.items():
+        ds[name] = da
+    for name, var in ds.variables.items():
+        if name in GEOMETRY_VARIABLES or name in ("lat", "lon") or "region" not in var.dims:
+            continue
+        var.attrs["geometry"] = GEOMETRY
+        var.attrs["grid_mapping"] = CRS
+    return ds
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+def _wgs84(crs: str | None) -> bool:
+    if not crs:
+        return True
+    text = str(crs).upper().replace(" ", "")
+    return text in ("EPSG:4326", "OGC:CRS84", "OGC:1.3:CRS84", "CRS84", "URN:OGC:DEF:CRS:OGC:1.3:CRS84", "URN:OGC:DEF:CRS:EPSG::4326")
+
+
+def _reproject(geometries: np.ndarray, crs: str, path: Path) -> np.ndarray:
+    try:
+        import pyproj
+    except ImportError as err:
+        raise InputError(path, "crs", f"boundaries in WGS 84 (EPSG:4326), got {crs} (install pyproj to reproject)") from err
+    import shapely
+
+    source = pyproj.CRS.from_user_input(crs)
+    if source.equals(pyproj.CRS.from_epsg(4326), ignore_axis_order=True):
+        return geometries
+    transformer = pyproj.Transformer.from_crs(source, pyproj.CRS.from_epsg(4326), always_xy=True)
+
+    def transform(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    log.info("reprojecting %s from %s to WGS 84", path, source.to_string())
+    return shapely.transform(geometries, transform)
+
+
+def _code(value) -> int | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(number) or number != int(number):
+        return None
+    return int(number)
+
+
+def read_boundaries(path: Path, codes: list[int], code_field: str | None = None) -> tuple[list, dict]:
+    """Polygons of ``path`` for each of ``codes`` (``None`` where the file has none) and a
+    report: the code field used, the file's CRS, whether it was reprojected, the matched
+    codes, the regions without a polygon, and the file's codes that are no region.
+
+    Features sharing a code are joined into one MultiPolygon.
+    """
+    import pyogrio
+    import shapely
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "boundaries", "an existing GeoJSON or GeoPackage file")
+    try:
+        info = pyogrio.read_info(path)
+    except Exception as err:  # pyogrio raises DataSourceError and friends
+        raise InputError(path, "boundaries", f"a vector file GDAL can read ({err})") from err
+    fields = [str(f) for f in info["fields"]]
+    if code_field is None:
+        lower = {f.lower(): f for f in fields}
+        code_field = next((lower[c] for c in CODE_FIELDS if c in lower), None)
+    if code_field is None or code_field not in fields:
+        wanted = code_field or " or ".join(CODE_FIELDS)
+        raise InputError(path, wanted, f"a field with the GB/T 2260 code of each region; the file has fields {fields}")
+    meta, _, wkb, field_data = pyogrio.raw.read(path, columns=[code_field])
+    geometries = shapely.from_wkb(wkb)
+    crs = meta.get("crs")
+    reprojected = False
+    if not _wgs84(crs):
+        before = geometries
+        geometries = _reproject(geometries, crs, path)
+        reprojected = geometries is not before
+    kinds = {g.geom_type for g in geometries if g is not None and not g.is_empty}
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise InputError(path, "geometry", f"polygons or multipolygons, got {sorted(kinds)}")
+    by_code: dict[int, list] = {}
+    unknown: list = []
+    for value, geom in zip(field_data[0], geometries):
+        code = _code(value)
+        if code is None or code not in codes:
+            unknown.append(code if code is not None else value)
+            continue
+        if geom is not None and not geom.is_empty:
+            by_code.setdefault(code, []).extend(getattr(geom, "geoms", [geom]))
+    out = []
+    for code in codes:
+        parts = by_code.get(code)
+        out.append(None if not parts else parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
+    report = {
+        "boundaries": str(path),
+        "code_field": code_field,
+        "crs": str(crs) if crs else "EPSG:4326 (none given)",
+        "reprojected": reprojected,
+        "matched": [c for c in codes if c in by_code],
+        "regions_without_polygon": [c for c in codes if c not in by_code],
+        "unknown_codes": sorted({str(u) for u in unknown}),
+    }
+    return out, report
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def encoding(ds: xr.Dataset) -> dict:
+    """zlib + shuffle on every array; strings as UTF-8 char arrays; no _FillValue on
+    coordinates and geometry variables."""
+    enc = {}
+    for name, var in ds.variables.items():
+        e: dict = {}
+        if var.ndim:
+            e.update(zlib=True, shuffle=True, complevel=4)
+        if var.dtype.kind in "OUS":
+            e.update(dtype="S1", _FillValue=None, char_dim_name=f"{name}_strlen")
+        elif name in ds.coords or name in GEOMETRY_VARIABLES or name in (CRS, "time_bnds") or var.dtype.kind in "iu":
+            e["_FillValue"] = None
+        elif var.dtype.kind == "f":
+            e["_FillValue"] = np.nan
+        enc[name] = e
+    return enc
+
+
+def write_gis(
+    results: xr.Dataset,
+    regions: pd.DataFrame,
+    path: Path,
+    boundaries: Path | None = None,
+    report_start: int = 2023,
+    code_field: str | None = None,
+) -> dict:
+    """Write the GIS view of ``results`` to ``path`` (atomically) and return a report.
+
+    With ``boundaries`` (GeoJSON, GPKG, ...: a field with the GB/T 2260 code, see
+    :data:`CODE_FIELDS`) the regions are polygons; regions the file lacks get an empty
+    geometry and codes that are no region are left out, each with a warning. Without,
+    the regions are their representative points.
+    """
+    ds = gis_view(results, regions, report_start)
+    codes = [int(c) for c in ds["region_code"].values]
+    report: dict = {"path": str(path), "regions": len(codes), "geometry": "point", "fields": [
+        n for n, v in ds.data_vars.items() if v.dims == ("region",)
+    ]}
+    if boundaries is not None:
+        geometries, found = read_boundaries(Path(boundaries), codes, code_field)
+        report.update(found, geometry="polygon")
+        unmatched = found["regions_without_polygon"]
+        unknown = found["unknown_codes"]
+        if unmatched or unknown:
+            message = (
+                f"{boundaries}: {len(unmatched)} of {len(codes)} regions have no polygon"
+                + (f" ({', '.join(map(str, unmatched))}; written as empty geometries)" if unmatched else "")
+                + (f"; codes that are no region, left out: {', '.join(unknown)}" if unknown else "")
+            )
+            warnings.warn(message, UserWarning, stacklevel=2)
+            log.warning(message)
+        ds = set_geometry(ds, polygon_container(geometries))
+    else:
+        report.update(matched=codes, regions_without_polygon=[], unknown_codes=[])
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
+    return report

@@ -1,0 +1,63 @@
+"""The 31-province case: one vectorised run, national totals as the sum of provinces."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfa import config, model
+from mfa.io import tables
+from mfa.units import plain
+
+PROVINCES = 31
+
+
+@pytest.fixture(scope="module")
+def provinces():
+    scenarios = config.load_scenarios("china-provinces")
+    results, params = model.run(scenarios)
+    return results, params
+
+
+def test_every_province_keyed_by_gb_code(provinces):
+    results, _ = provinces
+    codes = results["region"].values
+    assert len(codes) == PROVINCES and len(set(codes)) == PROVINCES
+    assert 460000 in codes and 440000 in codes and 110000 in codes
+    assert all(c % 10000 == 0 and 110000 <= c <= 659999 for c in codes)
+
+
+def test_mass_balance(provinces):
+    results, _ = provinces
+    assert results.attrs["max_rel_balance_error"] < 1e-12
+
+
+def test_national_totals_are_the_sum_of_provinces(provinces):
+    results, _ = provinces
+    table = tables.summary(results, 2023)
+    total = table[(table["region"] == tables.TOTAL) & (table["variable"] == "metal_demand")].set_index(["scenario", "detail"])
+    expected = plain(results["metal_demand"], "t/yr").sel(year=slice(2023, None)).sum(["year", "region"])
+    for (scenario, element), row in total.iterrows():
+        assert row["cumulative_2023_2050"] == pytest.approx(float(expected.sel(scenario=scenario, element=element)), rel=1e-12)
+    provinces_only = table[(table["region"] != tables.TOTAL) & (table["variable"] == "vehicle_stock")]
+    national = table[(table["region"] == tables.TOTAL) & (table["variable"] == "vehicle_stock")]
+    np.testing.assert_allclose(provinces_only.groupby("scenario")["value_2050"].sum().sort_index(), national.set_index("scenario")["value_2050"].sort_index(), rtol=1e-12)
+
+
+def test_history_matches_the_provincial_table(provinces):
+    """2022-2023 registrations of every province are the table's; the 2016-2023 total too."""
+    results, params = provinces
+    table = pd.read_csv(config.resolve("inputs/provinces.csv"))
+    registrations = plain(params["passenger_registrations"].isel(scenario=0), "vehicle/yr")
+    for variable, years in (("registrations_2023", [2023]), ("cumulative_registrations_2016_2023", list(range(2016, 2024)))):
+        rows = table[table["variable"] == variable].set_index("province")["value"]
+        for code, value in rows.items():
+            if code == 460000:  # Hainan runs on its own registrations
+                continue
+            assert float(registrations.sel(region=code, year=years).sum()) == pytest.approx(value, rel=1e-9)
+
+
+def test_national_stock_near_the_official_figure(provinces):
+    """End-2025 passenger NEVs vs 43.97 M NEVs of all kinds (MPS, REFERENCE s7): same order."""
+    results, _ = provinces
+    stock = float(plain(results["vehicle_stock"].sel(year=2025).sum(["region", "powertrain"]).isel(scenario=0), "vehicle"))
+    assert 0.8 * 43.97e6 < stock < 1.05 * 43.97e6
