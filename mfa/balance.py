@@ -32,19 +32,24 @@ class Process:
 
 
 def stock_change(stock: xr.DataArray, initial=0.0) -> xr.DataArray:
-    """``stock[t] - stock[t-1]`` per year, with ``initial`` as the stock before the first year."""
-    previous = stock.shift(year=1)
-    first = stock.isel(year=0) - initial
-    change = stock - previous
-    change = xr.where(stock["year"] == stock["year"][0], first, change)
-    if is_quantified(stock) and not is_quantified(change):  # xr.where may drop units
-        change = change.pint.quantify(stock.data.units)
-    return change.transpose(*stock.dims)
+    """``stock[t] - stock[t-1]`` per year, with ``initial`` as the stock before the first year.
+
+    Same dims, order and units as ``stock``; one pass, no temporaries.
+    """
+    quantified = is_quantified(stock)
+    values = stock.data.magnitude if quantified else stock.values
+    by_year = np.moveaxis(values, stock.get_axis_num("year"), 0)
+    change = np.empty_like(by_year)
+    change[0] = by_year[0] - initial
+    np.subtract(by_year[1:], by_year[:-1], out=change[1:])
+    data = np.moveaxis(change, 0, stock.get_axis_num("year"))
+    return stock.copy(data=data * stock.data.units if quantified else data)
 
 
 def _largest(da: xr.DataArray) -> float:
+    """Largest absolute value (two passes, no temporary array)."""
     values = da.data.magnitude if is_quantified(da) else da.values
-    return float(np.nanmax(np.abs(values))) if values.size else 0.0
+    return float(max(np.nanmax(values), -np.nanmin(values))) if values.size else 0.0
 
 
 def max_errors(balance: xr.DataArray, reference: xr.Dataset | xr.DataArray) -> dict[str, float]:

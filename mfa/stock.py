@@ -122,11 +122,12 @@ def _check_series(da, name: str) -> tuple[xr.DataArray, object]:
     values = da.values
     if not np.issubdtype(values.dtype, np.number):
         raise ValueError(f"{name}: expected numbers, got dtype {values.dtype}")
-    if np.isnan(values).any():
+    lowest = np.min(values) if values.size else 0.0  # one pass: NaN propagates through min
+    if np.isnan(lowest):
         raise ValueError(f"{name}: expected numbers, found NaN")
-    if (values < 0).any():
-        raise ValueError(f"{name}: expected values >= 0, found a minimum of {values.min()}")
-    return da.astype(float), unit
+    if lowest < 0:
+        raise ValueError(f"{name}: expected values >= 0, found a minimum of {lowest}")
+    return (da if values.dtype == np.float64 else da.astype(float)), unit
 
 
 def _check_years(years: np.ndarray, name: str) -> None:
@@ -366,49 +367,75 @@ def _solve(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: b
     """Inflow, outflow, early retirement and stock (and cohort arrays) as DataArrays.
 
     When the lifetime has no extra dims, one LAPACK triangular solve serves every series
-    and matrix products give the outflow; the year-by-year :func:`_cohort_recursion`
-    runs only for series that need the retirement correction (or that a zero survival in
-    the inflow year leaves singular), or for all when the lifetime varies by series.
+    (:func:`_solve_shared`); otherwise :func:`_cohort_recursion` runs for all series.
     """
     batch_dims = list(dict.fromkeys([*sf.dims[:-2], *[d for d in stock.dims if d != "year"], *[d for d in known.dims if d != "year"]]))
-    stock_np = _as_batched(stock, batch_dims, ("year",))
-    known_np = _as_batched(known, batch_dims, ("year",))
-    sf_np = _as_batched(sf, batch_dims, ("year", "cohort"))
-    batch = np.broadcast_shapes(sf_np.shape[:-2], stock_np.shape[:-1], known_np.shape[:-1])
-    full = lambda a: np.broadcast_to(a, batch + a.shape[a.ndim - 1 :])  # noqa: E731
-
-    if sf.ndim == 2:
-        matrix = sf_np.reshape(sf_np.shape[-2:])
-        singular = bool(np.any(np.diag(matrix)[known_np.shape[-1] :] == 0))
-        inflow = np.zeros(batch + stock_np.shape[-1:]) if singular else _triangular_solve(matrix, stock_np, known_np, batch)
-        redo = np.ones(batch, bool) if singular else ((inflow < 0).any(axis=-1) if retire else np.zeros(batch, bool))
-        out = {
-            "inflow": inflow,
-            "outflow": inflow @ outflow_matrix(sf).values.T,
-            "early_retirement": np.zeros_like(inflow),
-            "stock": inflow @ matrix.T,
-        }
-        if by_cohort:
-            out["stock_by_cohort"] = matrix * inflow[..., None, :]
-            out["outflow_by_cohort"] = outflow_matrix(sf).values * inflow[..., None, :]
-        if redo.any():
-            again = _cohort_recursion(matrix, full(stock_np)[redo], full(known_np)[redo], retire, by_cohort)
-            for name, values in again.items():
-                out[name][redo] = values
-    else:
-        out = _cohort_recursion(sf_np, stock_np, known_np, retire, by_cohort)
-
     coords = {"year": stock["year"], "cohort": xr.DataArray(stock["year"].values, dims="cohort")}
     for source in (sf, stock, known):
         coords.update(
             {k: c for k, c in source.coords.items() if k not in ("year", "cohort") and set(c.dims) <= set(batch_dims)}
         )
+    if sf.ndim == 2:
+        out, batch_dims = _solve_shared(sf, stock, known, retire, by_cohort)
+        layout = lambda extra: ("year", *extra, *batch_dims)  # noqa: E731
+    else:
+        stock_np = _as_batched(stock, batch_dims, ("year",))
+        known_np = _as_batched(known, batch_dims, ("year",))
+        sf_np = _as_batched(sf, batch_dims, ("year", "cohort"))
+        out = _cohort_recursion(sf_np, stock_np, known_np, retire, by_cohort)
+        layout = None
     result = {}
     for name, values in out.items():
-        dims = (*batch_dims, "year", "cohort") if values.ndim == len(batch_dims) + 2 else (*batch_dims, "year")
+        cohort = ("cohort",) if name.endswith("_by_cohort") else ()
+        dims = layout(cohort) if layout else (*batch_dims, "year", *cohort)
         da = xr.DataArray(values, dims=dims, coords={k: v for k, v in coords.items() if set(v.dims) <= set(dims)})
         result[name] = da.transpose("year", ...)
     return result
+
+
+def _solve_shared(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool, by_cohort: bool):
+    """The shared-lifetime case, year-first: all series are the columns of one matrix.
+
+    One LAPACK triangular solve gives every inflow and one matrix product every outflow;
+    :func:`_cohort_recursion` redoes only the columns that need the retirement correction
+    (or that a zero survival in the inflow year leaves singular). Arrays come back with
+    axes (year, [cohort,] batch...), and the batch dims in their order.
+    """
+    if set(known.dims) - set(stock.dims):
+        stock = stock.broadcast_like(known.isel(year=0, drop=True))
+    batch_dims = [d for d in stock.dims if d != "year"]
+    shape = tuple(stock.sizes[d] for d in batch_dims)
+    n_years, n_known = stock.sizes["year"], known.sizes["year"]
+    target = stock.transpose("year", *batch_dims).values.reshape(n_years, -1)  # a view when year comes first
+    matrix, leaving = sf.transpose("year", "cohort").values, outflow_matrix(sf).transpose("year", "cohort").values
+    singular = bool(np.any(np.diag(matrix)[n_known:] == 0))
+    if n_known == 0 and not singular:  # the common case: LAPACK's result is the inflow, no copy
+        inflow = solve_triangular(matrix, target, lower=True, check_finite=False)
+    else:
+        inflow = np.zeros_like(target)
+        if n_known:
+            history = known.broadcast_like(stock.isel(year=0, drop=True)).transpose("year", *batch_dims)
+            inflow[:n_known] = history.values.reshape(n_known, -1)
+        if n_years > n_known and not singular:
+            rhs = target[n_known:] - matrix[n_known:, :n_known] @ inflow[:n_known]
+            inflow[n_known:] = solve_triangular(matrix[n_known:, n_known:], rhs, lower=True, check_finite=False)
+    out = {
+        "inflow": inflow,
+        "outflow": leaving @ inflow,
+        "early_retirement": np.zeros_like(inflow),  # calloc: costs nothing until written
+        "stock": np.concatenate([matrix[:n_known] @ inflow, target[n_known:]]) if n_known else target,
+    }
+    if by_cohort:
+        out["stock_by_cohort"] = matrix[:, :, None] * inflow[None, :, :]
+        out["outflow_by_cohort"] = leaving[:, :, None] * inflow[None, :, :]
+    falls = retire and n_years > n_known and inflow[n_known:].min() < 0  # one pass; columns only if needed
+    redo = np.ones(inflow.shape[1], bool) if singular else (inflow[n_known:] < 0).any(axis=0) if falls else None
+    if redo is not None and redo.any():
+        again = _cohort_recursion(matrix, target[:, redo].T, inflow[:n_known, redo].T, retire, by_cohort)
+        for name, values in again.items():
+            if name != "stock":  # the prescribed stock stands
+                out[name][..., redo] = np.moveaxis(values, 0, -1)
+    return {name: values.reshape(values.shape[:-1] + shape) for name, values in out.items()}, batch_dims
 
 
 def _triangular_solve(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, batch) -> np.ndarray:
@@ -427,9 +454,16 @@ def _triangular_solve(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, batc
 
 def _finish(ds: xr.Dataset, flow_unit, stock_unit) -> xr.Dataset:
     """Stock change, balance and its largest errors; then units back on."""
-    ds["stock_change"] = balance.stock_change(ds["stock"])
-    ds["balance"] = ds["inflow"] - ds["outflow"] - ds["stock_change"]
-    ds.attrs.update(balance.max_errors(ds["balance"], ds[["stock", "inflow", "outflow"]]))
+    ds["stock_change"] = change = balance.stock_change(ds["stock"])
+    if ds["inflow"].dims == ds["outflow"].dims == change.dims:  # the usual case: plain arrays, in place
+        net = ds["inflow"].values - ds["outflow"].values
+        net -= change.values
+        ds["balance"] = change.copy(data=net)
+    else:
+        ds["balance"] = ds["inflow"] - ds["outflow"] - change
+    # Relative to the largest stock (the flows' scale too unless lifetimes are very short).
+    reference = ds["stock"] if float(ds["stock"].max()) > 0 else ds[["inflow", "outflow"]]
+    ds.attrs.update(balance.max_errors(ds["balance"], reference))
     ds = ds.transpose("year", ...)
     if flow_unit is None:
         return ds
