@@ -6,6 +6,7 @@ print one line and exit with code 2.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -49,17 +50,51 @@ def _calibration_table(cal) -> Table:
     return table
 
 
+@contextlib.contextmanager
+def dask_client(workers: int | None, scheduler: str | None):
+    """A dask.distributed client for the block: a LocalCluster of ``workers`` processes, or
+    the cluster at ``scheduler``; without either, dask's in-process threads."""
+    if not workers and not scheduler:
+        yield None
+        return
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+SAMPLING_OPTIONS = [
+    click.option("--samples", type=click.IntRange(min=1), default=None, help="Monte-Carlo draws of the uncertain parameters (scenario files' uncertainty:)."),
+    click.option("--sampling", type=click.Choice(["sobol", "lhs"]), default="sobol", show_default=True, help="Quasi-random design of the draws."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws (same seed, same draws)."),
+    click.option("--chunk", type=click.IntRange(min=1), default=100, show_default=True, help="Samples per task (bounds memory)."),
+    click.option("--workers", type=click.IntRange(min=1), default=None, help="Run the sample chunks on a local dask.distributed cluster of N worker processes."),
+    click.option("--scheduler", default=None, metavar="ADDRESS", help="Run the sample chunks on the dask.distributed cluster at ADDRESS (e.g. tcp://host:8786)."),
+]
+
+
+def sampling_options(command):
+    for option in reversed(SAMPLING_OPTIONS):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/.")
 @click.option("--scenario", "scenario_names", multiple=True, help="Run only these scenarios (repeatable).")
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. end_of_life.collection_rate=0.8 (repeatable).")
-def run(case: str, scenario_names: tuple[str, ...], out: Path, overrides: tuple[str, ...]) -> None:
+@sampling_options
+def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler) -> None:
     """Run a case and write results.nc, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
-            task = progress.add_task("loading scenarios and inputs", total=3)
+            task = progress.add_task("loading scenarios and inputs", total=4)
             from . import config, model
             from .io import outputs
 
@@ -67,8 +102,15 @@ def run(case: str, scenario_names: tuple[str, ...], out: Path, overrides: tuple[
             progress.update(task, advance=1, description=f"running {case}: {', '.join(scenarios)}")
             results, params = model.run(scenarios)
             results.attrs["overrides"] = "; ".join(overrides)
+            sampled = None
+            if samples:
+                from . import uncertainty
+
+                progress.update(task, advance=1, description=f"{samples} Monte-Carlo samples ({sampling}, seed {seed})")
+                with dask_client(workers, scheduler):
+                    sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk)
             progress.update(task, advance=1, description=f"writing outputs to {out}")
-            paths, cal = outputs.write_all(results, params, scenarios, out)
+            paths, cal = outputs.write_all(results, params, scenarios, out, sampled)
             progress.update(task, advance=1)
     except InputError as err:
         click.echo(f"error: {err}", err=True)

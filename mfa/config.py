@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -239,6 +239,57 @@ class Carbon(_Strict):
     """Multiplier on the petrol-car consumption path of the carbon file."""
 
 
+class Distribution(_Strict):
+    """An uncertain parameter: how its draws are distributed and how they apply.
+
+    Values are in the parameter's own unit (``replace``) or a factor on it (``multiply``).
+    """
+
+    distribution: Literal["uniform", "triangular", "normal", "lognormal", "beta"]
+    """Shape: uniform(low, high), triangular(low, mode, high), normal(mean, sd),
+    lognormal(mean, sd of the variable itself), beta(alpha, beta) scaled to [low, high]."""
+    low: float | None = None
+    """Lower end (uniform, triangular, beta)."""
+    high: float | None = None
+    """Upper end (uniform, triangular, beta)."""
+    mode: float | None = None
+    """Most likely value (triangular)."""
+    mean: float | None = None
+    """Mean (normal, lognormal)."""
+    sd: float | None = None
+    """Standard deviation (normal, lognormal), > 0."""
+    alpha: float | None = None
+    """First shape parameter (beta), > 0."""
+    beta: float | None = None
+    """Second shape parameter (beta), > 0."""
+    multiply: bool = True
+    """True: the draw multiplies the parameter (every year, cohort...); False: replaces it."""
+    where: dict[str, str | int] | None = None
+    """Apply only to this slice of the parameter, e.g. ``{chemistry: LFP}``."""
+    renormalise: str | None = None
+    """Keep the parameter's sum over this dim: the rest of the slice's dim absorbs the change."""
+
+    @model_validator(mode="after")
+    def _complete(self):
+        needed = {
+            "uniform": ("low", "high"), "triangular": ("low", "mode", "high"), "normal": ("mean", "sd"),
+            "lognormal": ("mean", "sd"), "beta": ("alpha", "beta", "low", "high"),
+        }[self.distribution]
+        missing = [n for n in needed if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"a {self.distribution} distribution needs {', '.join(missing)}")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError("low must be below high")
+        if self.mode is not None and not self.low <= self.mode <= self.high:
+            raise ValueError("mode must lie between low and high")
+        for name in ("sd", "alpha", "beta"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.distribution == "lognormal" and self.mean <= 0:
+            raise ValueError("a lognormal mean must be > 0")
+        return self
+
+
 class Scenario(_Strict):
     """Every parameter of one scenario of one case."""
 
@@ -255,6 +306,8 @@ class Scenario(_Strict):
     carbon: Carbon
     extends: str | None = None
     """Another case's base.yaml this one layers on (relative to this file)."""
+    uncertainty: dict[str, Distribution] = {}
+    """Uncertain parameters by name (the variables of :mod:`mfa.parameters`), for ``--samples``."""
     _files: list[Path] = PrivateAttr(default_factory=list)
     """The scenario files this scenario was read from, base first."""
 

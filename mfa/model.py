@@ -42,17 +42,21 @@ def package_version() -> str:
         return "unknown"
 
 
-def run(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
+def run(scenarios: dict[str, config.Scenario], draws: xr.DataArray | None = None) -> xr.Dataset:
     """Results of every scenario, pint-quantified, dims ``scenario``, ``region``, ``year``
     and ``powertrain``, ``chemistry``, ``element``, ``bound`` where they apply.
 
-    ``attrs`` carry the largest mass-balance errors over all processes.
+    ``attrs`` carry the largest mass-balance errors over all processes. With ``draws``
+    (``scenario``, ``sample``, ``parameter``; see :mod:`mfa.uncertainty`) the parameters
+    and every result gain a ``sample`` dim.
     """
     first = next(iter(scenarios.values()))
     for name, cfg in scenarios.items():
         if cfg.years != first.years or cfg.regions != first.regions or cfg.province_table != first.province_table:
             raise InputError(cfg.source, "years", "the same years and regions in every scenario of a case")
     p = parameters.build(scenarios)
+    if draws is not None:
+        p = parameters.perturb(p, draws, scenarios)
     log.info("parameters built for %d scenarios", len(scenarios))
     vehicles = fleet.run(p, first.years.history_end)
     packs = batteries.run(p, vehicles)
@@ -61,7 +65,7 @@ def run(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     metal = metals.run(p, battery_flows.sum("powertrain"))
     emissions = carbon.run(p, vehicles, metal)
     results = xr.merge([vehicles, battery_flows, metal, emissions])
-    results = results.transpose("scenario", "region", "year", ...)
+    results = results.transpose(*[d for d in ("sample", "scenario", "region", "year") if d in results.dims], ...)
     for name, (long_name, description) in VARIABLES.items():
         if name in results:
             results[name].attrs.update(long_name=long_name, description=description)

@@ -237,3 +237,36 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
         per[name] = scenario_parameters(cfg, cfg.source).pint.dequantify()
     stacked = _stack(per)
     return stacked.pint.quantify(unit_registry=ureg)
+
+
+def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scenario]) -> xr.Dataset:
+    """Parameters with a ``sample`` dim: ``draws`` (``scenario``, ``sample``, ``parameter``)
+    applied to the named variables as each scenario's distribution says (a factor on the
+    parameter, or its value in the parameter's unit), optionally on a slice only and
+    keeping a sum (:class:`mfa.config.Distribution`). NaN draws leave a value as it is."""
+    p = p.copy()
+    for name in draws["parameter"].values:
+        spec = next(cfg.uncertainty[name] for cfg in scenarios.values() if name in cfg.uncertainty)
+        source = next(cfg.source for cfg in scenarios.values() if name in cfg.uncertainty)
+        if name not in p:
+            raise InputError(source, f"uncertainty.{name}", f"one of the model's parameters: {sorted(p.data_vars)}")
+        unit = p[name].data.units
+        base = p[name].copy(data=p[name].data.magnitude)
+        value = draws.sel(parameter=name, drop=True)
+        changed = base * value if spec.multiply else value.broadcast_like(base)
+        changed = xr.where(value.isnull(), base, changed)
+        if spec.where:
+            unknown = [k for k in spec.where if k not in base.dims]
+            if unknown:
+                raise InputError(source, f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
+            mask = np.logical_and.reduce([base[k] == v for k, v in spec.where.items()])
+            changed = xr.where(mask, changed, base)
+            if spec.renormalise:
+                dim = spec.renormalise
+                total = base.sum(dim)
+                inside_before = base.where(mask, 0.0).sum(dim)
+                inside_after = changed.where(mask, 0.0).sum(dim)
+                rest = ((total - inside_after) / (total - inside_before).where(total - inside_before != 0)).fillna(1.0).clip(min=0.0)
+                changed = xr.where(mask, changed, changed * rest)
+        p[name] = changed.transpose(*[d for d in ("scenario", "sample") if d in changed.dims], ...).pint.quantify(unit, unit_registry=ureg)
+    return p

@@ -346,50 +346,62 @@ def point_container(ds: xr.Dataset) -> dict[str, xr.DataArray]:
 
 def polygon_container(geometries: list) -> dict[str, xr.DataArray]:
     """A CF-1.8 polygon geometry container for ``geometries`` (shapely Polygon,
-    MultiPolygon or None for a region without boundary, written as an empty geometry).
+    MultiPolygon, or None for a region without boundary: an empty geometry).
 
     Exterior rings are written anticlockwise, holes clockwise, as CF asks.
+    ``part_node_count`` and ``interior_ring`` are written only when a region has several
+    parts or a hole; an empty geometry then gets one part of zero nodes, because GDAL
+    (3.6) reads every geometry as at least one part.
     """
     import shapely
 
-    xs, ys, node_count, part_nodes, interior = [], [], [], [], []
+    rings: list[list[tuple[np.ndarray, int]]] = []
     for geom in geometries:
-        count = 0
+        mine: list[tuple[np.ndarray, int]] = []
         if geom is not None and not geom.is_empty:
             geom = shapely.orient_polygons(geom) if hasattr(shapely, "orient_polygons") else _orient(geom)
             for polygon in getattr(geom, "geoms", [geom]):
-                for ring, is_hole in [(polygon.exterior, 0)] + [(r, 1) for r in polygon.interiors]:
-                    coords = np.asarray(ring.coords)[:, :2]
-                    xs.append(coords[:, 0])
-                    ys.append(coords[:, 1])
-                    part_nodes.append(len(coords))
-                    interior.append(is_hole)
-                    count += len(coords)
-        node_count.append(count)
+                mine.append((np.asarray(polygon.exterior.coords)[:, :2], 0))
+                mine.extend((np.asarray(r.coords)[:, :2], 1) for r in polygon.interiors)
+        rings.append(mine)
+    with_parts = any(len(r) > 1 for r in rings)
+    xs, ys, part_nodes, interior = [], [], [], []
+    for mine in rings:
+        if with_parts and not mine:
+            part_nodes.append(0)
+            interior.append(0)
+        for coords, is_hole in mine:
+            xs.append(coords[:, 0])
+            ys.append(coords[:, 1])
+            part_nodes.append(len(coords))
+            interior.append(is_hole)
+    node_count = np.asarray([sum(len(c) for c, _ in mine) for mine in rings], dtype="int32")
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
-    return {
-        "node_count": xr.DataArray(np.asarray(node_count, dtype="int32"), dims="region",
+    container = {
+        "node_count": xr.DataArray(node_count, dims="region",
                                    attrs={"long_name": "number of polygon nodes of each region", "units": "1"}),
-        "part_node_count": xr.DataArray(np.asarray(part_nodes, dtype="int32"), dims="part",
-                                        attrs={"long_name": "number of nodes of each polygon ring", "units": "1"}),
-        "interior_ring": xr.DataArray(np.asarray(interior, dtype="int32"), dims="part", attrs={
-            "long_name": "ring is a hole (1) or an exterior ring (0)", "units": "1",
-            "flag_values": np.array([0, 1], dtype="int32"), "flag_meanings": "exterior interior",
-        }),
         "node_lon": xr.DataArray(cat(xs).astype("float64"), dims="node",
                                  attrs={"long_name": "longitude of polygon nodes", "units": "degrees_east", "axis": "X"}),
         "node_lat": xr.DataArray(cat(ys).astype("float64"), dims="node",
                                  attrs={"long_name": "latitude of polygon nodes", "units": "degrees_north", "axis": "Y"}),
-        GEOMETRY: xr.DataArray(np.int32(0), attrs={
-            "geometry_type": "polygon",
-            "node_count": "node_count",
-            "node_coordinates": "node_lon node_lat",
-            "part_node_count": "part_node_count",
-            "interior_ring": "interior_ring",
-            "grid_mapping": CRS,
-            "long_name": "boundary polygons of the regions",
-        }),
     }
+    attrs = {
+        "geometry_type": "polygon",
+        "node_count": "node_count",
+        "node_coordinates": "node_lon node_lat",
+        "grid_mapping": CRS,
+        "long_name": "boundary polygons of the regions",
+    }
+    if with_parts:
+        container["part_node_count"] = xr.DataArray(np.asarray(part_nodes, dtype="int32"), dims="part", attrs={
+            "long_name": "number of nodes of each polygon ring", "units": "1"})
+        container["interior_ring"] = xr.DataArray(np.asarray(interior, dtype="int32"), dims="part", attrs={
+            "long_name": "ring is a hole (1) or an exterior ring (0)", "units": "1",
+            "flag_values": np.array([0, 1], dtype="int32"), "flag_meanings": "exterior interior",
+        })
+        attrs.update(part_node_count="part_node_count", interior_ring="interior_ring")
+    container[GEOMETRY] = xr.DataArray(np.int32(0), attrs=attrs)
+    return container
 
 
 def _orient(geom):
@@ -575,6 +587,16 @@ def write_gis(
         ds = set_geometry(ds, polygon_container(geometries))
     else:
         report.update(matched=codes, regions_without_polygon=[], unknown_codes=[])
+    write_view(ds, path)
+    return report
+
+
+def write_view(ds: xr.Dataset, path: Path) -> Path:
+    """Write a GIS view (:func:`gis_view`, :func:`set_geometry`) to ``path`` atomically."""
+    ds = ds.copy()
+    for name in (*GEOMETRY_VARIABLES, "time_bnds"):
+        if name in ds.variables and name not in ds.coords:
+            ds[name].encoding["coordinates"] = None  # helper variables: no coordinates attribute
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
-    return report
+    return Path(path)

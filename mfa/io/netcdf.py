@@ -67,9 +67,12 @@ def encoding(ds: xr.Dataset) -> dict:
     return enc
 
 
-def write(results: xr.Dataset, path: Path, attrs: dict) -> Path:
-    """Write ``results`` (pint-quantified) to ``path`` atomically."""
+def write(results: xr.Dataset, path: Path, attrs: dict, extra: xr.Dataset | None = None) -> Path:
+    """Write ``results`` (pint-quantified) to ``path`` atomically, with ``extra`` variables
+    (plain numbers, units in ``attrs``) alongside."""
     ds = to_cf(results, attrs)
+    if extra is not None:
+        ds = ds.merge(extra.assign_coords({k: ds[k] for k in ds.coords if k in extra.coords}), combine_attrs="override")
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
     return Path(path)

@@ -43,8 +43,12 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def write_all(results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, config.Scenario], out: Path) -> tuple[dict[str, Path], pd.DataFrame]:
-    """results.nc, summary.csv, calibration.csv and plots; returns their paths and the calibration table."""
+def write_all(
+    results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, config.Scenario], out: Path, samples: xr.Dataset | None = None
+) -> tuple[dict[str, Path], pd.DataFrame]:
+    """results.nc, summary.csv, calibration.csv and plots; returns their paths and the
+    calibration table. With ``samples`` (Monte-Carlo headline outputs), results.nc gains a
+    ``<name>_quantile`` variable per output and fan charts are drawn."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -53,10 +57,24 @@ def write_all(results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, conf
         "input_files": ", ".join(input_files(scenarios)),
         "overrides": results.attrs.get("overrides", ""),
     }
-    paths = {"results": netcdf.write(results, out / "results.nc", attrs)}
+    extra = None
+    if samples is not None:
+        from .. import uncertainty
+
+        extra = uncertainty.quantiles(samples).rename({n: f"{n}_quantile" for n in samples.data_vars})
+        for name in extra.data_vars:
+            extra[name].attrs["long_name"] = f"{results[name.removesuffix('_quantile')].attrs.get('long_name', name)}, quantiles over samples"
+        attrs.update(samples=samples.attrs["samples"], sampling=samples.attrs["sampling"], seed=samples.attrs["seed"])
+    paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra)}
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
     cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
     for plot in plots.all_plots(results, out / "plots"):
         paths[plot.stem] = plot
+    if samples is not None:
+        from .. import uncertainty
+
+        totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
+        for name, title in (("metal_demand", "Metal demand"), ("metal_recovered", "Metal recovered"), ("carbon_reduction", "CO2 reduction")):
+            paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", f"{title}, all regions: Monte-Carlo range")
     return paths, cal

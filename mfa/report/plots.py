@@ -88,3 +88,27 @@ def all_plots(results: xr.Dataset, out: Path) -> list[Path]:
         carbon(results, out / "carbon.png"),
         demand_by_chemistry(results, middle, out / "demand_by_chemistry.png"),
     ]
+
+
+def fan(quantiles: xr.Dataset, variable: str, path: Path, title: str) -> Path:
+    """Fan chart: 5-95 % and 25-75 % bands and the median, per scenario; one panel per
+    element (or bound). ``quantiles`` has a ``quantile`` dim (plain numbers, units in attrs)."""
+    da = quantiles[variable]
+    panel_dim = next((d for d in ("element", "bound") if d in da.dims), None)
+    panels = list(da[panel_dim].values) if panel_dim else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6), layout="constrained", squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, panel in zip(axes[0], panels):
+        for colour, scenario in zip(colours, da["scenario"].values):
+            s = da.sel(scenario=scenario)
+            s = s.sel({panel_dim: panel}) if panel_dim else s
+            q = lambda level: s.sel(quantile=level, method="nearest")  # noqa: E731
+            ax.fill_between(s["year"], q(0.05), q(0.95), color=colour, alpha=0.15, linewidth=0)
+            ax.fill_between(s["year"], q(0.25), q(0.75), color=colour, alpha=0.35, linewidth=0)
+            ax.plot(s["year"], q(0.5), color=colour, label=str(scenario))
+        ax.set_title(str(panel) if panel is not None else variable.replace("_", " "))
+        ax.set_xlabel("year")
+        ax.set_ylabel(f"{variable.replace('_', ' ')} [{da.attrs.get('units', '?')}]")
+    axes[0][0].legend(fontsize=7, title="median; 25-75 %, 5-95 %", title_fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)

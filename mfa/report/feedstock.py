@@ -1,0 +1,326 @@
+"""What recyclers can plan on: retired batteries and their metal, and secondary supply.
+
+:func:`feedstock_table` gives, by scenario, region, year and chemistry, the capacity of
+packs leaving cars (kWh/yr) and the Li, Ni, Co, Mn they contain (t/yr), and where they go:
+second use, collection for recycling, or lost. ``results.nc`` carries metal flows by
+element only; metal by chemistry is capacity (kWh, by chemistry) x metal intensity
+(kg/kWh, the run's ``metal_intensity`` table), exactly as ``mfa.metals`` computes the
+totals, which :func:`feedstock_table` checks.
+
+Streams (the sorting process of ``mfa.model.PROCESSES``; per year
+``retired + from_second_use = to_second_use + collected + lost``):
+
+- ``retired``: packs leaving cars (scrapped with the car or failed);
+- ``from_second_use``: packs coming back from stationary storage;
+- ``to_second_use``: packs re-used in stationary storage;
+- ``collected``: packs reaching a formal recycler (the recyclers' feedstock);
+- ``lost``: packs reaching no formal recycler.
+
+:func:`secondary_supply` gives recovered metal as a share of demand, and
+:func:`secondary_supply_targets` the first year that share reaches 20 % and 30 % (China's
+goal for 2035: recycled Li, Co and Ni at 30 % of consumption).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..io import atomic_path
+from . import data
+
+log = logging.getLogger(__name__)
+
+STREAMS = {
+    "retired": "battery_end_of_life",
+    "from_second_use": "battery_second_use_retired",
+    "to_second_use": "battery_to_second_use",
+    "collected": "battery_collected",
+    "lost": "battery_uncollected",
+}
+"""Stream name -> battery-capacity variable of ``results.nc``."""
+
+ELEMENT_ORDER = ("Li", "Ni", "Co", "Mn")
+MILESTONES = (2030, 2035, 2040, 2050)
+THRESHOLDS = (0.2, 0.3)
+CAPACITY_UNIT = "kW h yr-1"
+METAL_UNIT = "t yr-1"
+
+
+def capacity_column(per_year: bool = True) -> str:
+    return "capacity_kWh_per_yr" if per_year else "capacity_kWh"
+
+
+def metal_column(element: str, per_year: bool = True) -> str:
+    return f"{element}_t_per_yr" if per_year else f"{element}_t"
+
+
+# --------------------------------------------------------------------------- intensity
+
+
+def _intensity_candidates(results: xr.Dataset) -> list[Path]:
+    from .. import config
+    from ..inputs import read_rows
+
+    found = []
+    for name in str(results.attrs.get("input_files", "")).split(","):
+        name = name.strip()
+        if not name:
+            continue
+        try:
+            path = config.resolve(name)
+        except Exception:  # noqa: BLE001 - no project root: no candidates
+            continue
+        if not path.exists():
+            continue
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except Exception:  # noqa: BLE001
+            continue
+        if {"chemistry", "element"} <= set(header) and "path" not in header:
+            try:
+                read_rows(path, ("chemistry", "element"))
+            except Exception:  # noqa: BLE001 - not a value table
+                continue
+            found.append(path)
+    return found
+
+
+def _read_intensity(path: Path) -> xr.DataArray:
+    from ..inputs import read_table
+    from ..units import plain
+
+    return plain(read_table(path, ("chemistry", "element"), "kg/kWh"), "kg/kWh")
+
+
+def metal_intensity(results: xr.Dataset, intensity: xr.DataArray | Path | str | None = None) -> xr.DataArray:
+    """Metal per kWh (kg/kWh, plain numbers) by ``chemistry``, ``element`` (and
+    ``scenario`` when scenarios use different tables).
+
+    Without ``intensity``, the metal-intensity table among the run's ``input_files`` that
+    reproduces ``metal_end_of_life`` of each scenario is used; none doing so is an error.
+    """
+    ds = data.plain_dataset(results)
+    if isinstance(intensity, xr.DataArray):
+        from ..units import is_quantified
+
+        return intensity.pint.to("kg/kWh").pint.dequantify() if is_quantified(intensity) else intensity
+    candidates = [Path(intensity)] if intensity is not None else _intensity_candidates(ds)
+    if not candidates:
+        raise ValueError("no metal-intensity table (chemistry, element, kg/kWh) among the run's input_files")
+    tables = [_read_intensity(p) for p in candidates]
+    if "metal_end_of_life" not in ds or "battery_end_of_life" not in ds:
+        return tables[0]
+    capacity = _capacity(ds, "battery_end_of_life")
+    target = xr.DataArray(
+        data.convert(ds["metal_end_of_life"].values, data.units_of(ds, "metal_end_of_life"), METAL_UNIT),
+        coords=ds["metal_end_of_life"].coords, dims=ds["metal_end_of_life"].dims,
+    )
+    chosen = []
+    for scenario in ds["scenario"].values:
+        wanted = target.sel(scenario=scenario)
+        for path, table in zip(candidates, tables):
+            computed = _metal(capacity.sel(scenario=scenario), table).sum("chemistry")
+            common = [e for e in wanted["element"].values if e in computed["element"].values]
+            if not common:
+                continue
+            a, b = computed.sel(element=common), wanted.sel(element=common)
+            if np.allclose(a.transpose(*b.dims).values, b.values, rtol=1e-6, atol=1e-9 * float(abs(b).max() + 1)):
+                chosen.append(table)
+                break
+        else:
+            raise ValueError(
+                f"no metal-intensity table among {[str(p) for p in candidates]} reproduces metal_end_of_life of scenario {scenario!r}"
+            )
+    if all(t is chosen[0] for t in chosen):
+        return chosen[0]
+    return xr.concat(chosen, dim=xr.DataArray(ds["scenario"].values, dims="scenario"), join="outer", fill_value=0.0)
+
+
+def _capacity(ds: xr.Dataset, var: str) -> xr.DataArray:
+    """``var`` in kWh/yr, powertrain summed, plain numbers."""
+    da = ds[var]
+    if "powertrain" in da.dims:
+        da = da.sum("powertrain")
+    values = data.convert(da.values, data.units_of(ds, var), CAPACITY_UNIT)
+    return xr.DataArray(values, coords=da.coords, dims=da.dims)
+
+
+def _metal(capacity: xr.DataArray, intensity: xr.DataArray) -> xr.DataArray:
+    """t/yr of each element in ``capacity`` (kWh/yr by chemistry)."""
+    chemistries = [c for c in capacity["chemistry"].values]
+    table = intensity.reindex(chemistry=chemistries, fill_value=0.0).fillna(0.0)
+    return capacity * table / 1000.0
+
+
+# --------------------------------------------------------------------------- feedstock
+
+
+def feedstock_dataset(results: xr.Dataset, intensity=None) -> xr.Dataset:
+    """Capacity (kWh/yr) and metal (t/yr, by element) of every stream by chemistry."""
+    ds = data.plain_dataset(results)
+    table = metal_intensity(ds, intensity)
+    streams = [s for s, var in STREAMS.items() if var in ds]
+    capacity = xr.concat([_capacity(ds, STREAMS[s]) for s in streams], dim=xr.DataArray(streams, dims="stream"))
+    metal = _metal(capacity, table)
+    elements = [e for e in ELEMENT_ORDER if e in metal["element"].values]
+    elements += [e for e in metal["element"].values if e not in elements]
+    return xr.Dataset({"capacity": capacity, "metal": metal.sel(element=elements)})
+
+
+def feedstock_table(results: xr.Dataset, intensity=None, drop_unused: bool = True) -> pd.DataFrame:
+    """By scenario, region (plus ``total`` rows with several regions), year, chemistry and
+    stream: ``capacity_kWh_per_yr`` and ``<element>_t_per_yr`` for Li, Ni, Co, Mn.
+
+    ``results`` is ``results.nc`` (units attributes) or the model's quantified results.
+    Chemistries with no capacity in any row are left out (``drop_unused``). With a
+    ``quantile`` dim each quantile is a row (the metal of a quantile of capacity).
+    """
+    fs = feedstock_dataset(results, intensity)
+    capacity, metal = fs["capacity"], fs["metal"]
+    if drop_unused:
+        used = [c for c in capacity["chemistry"].values if float(np.abs(capacity.sel(chemistry=c)).max()) > 0]
+        capacity, metal = capacity.sel(chemistry=used), metal.sel(chemistry=used)
+    capacity, metal = _with_total(capacity), _with_total(metal)
+    frame = capacity.rename(capacity_column()).to_dataframe()[[capacity_column()]]
+    wide = metal.to_dataset("element")
+    for element in metal["element"].values:
+        frame[metal_column(element)] = wide[element].to_series().reindex(frame.index)
+    frame = frame.reset_index()
+    keys = [k for k in ("scenario", "region", data.QUANTILE, "year", "chemistry", "stream") if k in frame.columns]
+    keys += [k for k in frame.columns if k not in keys and not k.endswith("_per_yr")]
+    frame = frame[keys + [c for c in frame.columns if c.endswith("_per_yr")]]
+    for key in ("scenario", "chemistry", "stream", "region"):
+        if key in frame.columns:
+            frame[key] = frame[key].astype(str)
+    orders = {d: [str(v) for v in capacity[d].values] for d in ("scenario", "region", "chemistry", "stream") if d in capacity.dims}
+    return _sort_like(frame, keys, orders)
+
+
+def _sort_like(frame: pd.DataFrame, keys: list[str], orders: dict[str, list[str]]) -> pd.DataFrame:
+    """``frame`` sorted by ``keys``, string keys in the order of their coordinates."""
+    helpers = {}
+    for key, order in orders.items():
+        if key in frame.columns:
+            rank = {v: i for i, v in enumerate(order)}
+            helpers[key] = f"_{key}_rank"
+            frame = frame.assign(**{helpers[key]: frame[key].map(rank).fillna(len(rank))})
+    sort = [helpers.get(k, k) for k in keys]
+    return frame.sort_values(sort, kind="stable").drop(columns=list(helpers.values())).reset_index(drop=True)
+
+
+def _with_total(da: xr.DataArray) -> xr.DataArray:
+    if "region" not in da.dims:
+        return da
+    da = da.assign_coords(region=da["region"].astype(str))
+    if da.sizes["region"] < 2:
+        return da
+    return xr.concat([da, da.sum("region").expand_dims(region=["total"])], "region")
+
+
+def feedstock_cumulative(table: pd.DataFrame, start: int, milestones=MILESTONES) -> pd.DataFrame:
+    """Sums of :func:`feedstock_table` from ``start`` to each milestone year (inclusive):
+    ``capacity_kWh`` and ``<element>_t`` by scenario, region, chemistry and stream, plus
+    chemistry ``all``."""
+    keys = [k for k in table.columns if k not in ("year",) and not k.endswith("_per_yr")]
+    values = [c for c in table.columns if c.endswith("_per_yr")]
+    last = int(table["year"].max())
+    frames = []
+    for end in milestones:
+        if end > last or end < start:
+            continue
+        part = table[(table["year"] >= start) & (table["year"] <= end)]
+        summed = part.groupby(keys, sort=False)[values].sum().reset_index()
+        chem_keys = [k for k in keys if k != "chemistry"]
+        total = part.groupby(chem_keys, sort=False)[values].sum().reset_index().assign(chemistry="all")
+        both = pd.concat([summed, total[summed.columns]], ignore_index=True)
+        both.insert(len(keys), "year_from", start)
+        both.insert(len(keys) + 1, "year_to", end)
+        frames.append(both)
+    out = pd.concat(frames, ignore_index=True)
+    return out.rename(columns={c: c.removesuffix("_per_yr") for c in values})
+
+
+# --------------------------------------------------------------------------- secondary supply
+
+
+def secondary_supply(results: xr.Dataset) -> pd.DataFrame:
+    """By scenario, region (plus ``total`` with several regions), element and year:
+    ``recovered_t_per_yr``, ``demand_t_per_yr`` and ``share`` (recovered / demand, a
+    fraction; empty where demand is zero)."""
+    ds = data.plain_dataset(results)
+    rec = xr.DataArray(data.convert(ds["metal_recovered"].values, data.units_of(ds, "metal_recovered"), METAL_UNIT),
+                       coords=ds["metal_recovered"].coords, dims=ds["metal_recovered"].dims)
+    dem = xr.DataArray(data.convert(ds["metal_demand"].values, data.units_of(ds, "metal_demand"), METAL_UNIT),
+                       coords=ds["metal_demand"].coords, dims=ds["metal_demand"].dims)
+    rec, dem = _with_total(rec), _with_total(dem)
+    share = rec / dem.where(dem != 0)
+    frame = xr.Dataset({"recovered_t_per_yr": rec, "demand_t_per_yr": dem, "share": share}).to_dataframe().reset_index()
+    keys = [k for k in ("scenario", "region", data.QUANTILE, "element", "year") if k in frame.columns]
+    frame = frame[keys + ["recovered_t_per_yr", "demand_t_per_yr", "share"]]
+    for key in ("scenario", "region", "element"):
+        frame[key] = frame[key].astype(str)
+    orders = {
+        "scenario": [str(v) for v in ds["scenario"].values],
+        "region": [str(v) for v in rec["region"].values] if "region" in rec.dims else [],
+        "element": list(ELEMENT_ORDER) + [str(e) for e in rec["element"].values if e not in ELEMENT_ORDER],
+    }
+    return _sort_like(frame, keys, orders)
+
+
+def first_year_reaching(years, shares, threshold: float):
+    """The first year whose share is at least ``threshold`` (``None`` if never)."""
+    for year, share in zip(years, shares):
+        if share is not None and not pd.isna(share) and share >= threshold - 1e-12:
+            return int(year)
+    return None
+
+
+def secondary_supply_targets(supply: pd.DataFrame, thresholds=THRESHOLDS, milestones=MILESTONES) -> pd.DataFrame:
+    """Per scenario, region, element: the share in the milestone years and the first year
+    the share reaches each threshold (empty when it does not by the last year)."""
+    keys = [k for k in ("scenario", "region", data.QUANTILE, "element") if k in supply.columns]
+    rows = []
+    for key, group in supply.groupby(keys, sort=False):
+        group = group.sort_values("year")
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        by_year = dict(zip(group["year"], group["share"]))
+        for year in milestones:
+            if year in by_year:
+                row[f"share_{year}"] = by_year[year]
+        for threshold in thresholds:
+            row[f"first_year_{round(threshold * 100)}pct"] = first_year_reaching(group["year"], group["share"], threshold)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    for column in out.columns:
+        if column.startswith("first_year_"):
+            out[column] = out[column].astype("Int64")
+    return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write(df: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    return Path(path)
+
+
+def write_tables(results: xr.Dataset, out_dir: Path, start: int | None = None, intensity=None) -> dict[str, Path]:
+    """``feedstock.csv``, ``feedstock_cumulative.csv``, ``secondary_supply.csv`` and
+    ``secondary_supply_targets.csv`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    start = int(results["year"].min()) if start is None else int(start)
+    table = feedstock_table(results, intensity)
+    supply = secondary_supply(results)
+    return {
+        "feedstock": _write(table, out_dir / "feedstock.csv"),
+        "feedstock_cumulative": _write(feedstock_cumulative(table, start), out_dir / "feedstock_cumulative.csv"),
+        "secondary_supply": _write(supply, out_dir / "secondary_supply.csv"),
+        "secondary_supply_targets": _write(secondary_supply_targets(supply), out_dir / "secondary_supply_targets.csv"),
+    }

@@ -1,0 +1,167 @@
+"""How sure are we: Monte-Carlo draws, quantiles of every headline output, Sobol indices.
+
+Distributions are declared per parameter in a scenario file's ``uncertainty:`` section
+(:class:`mfa.config.Distribution`). Draws are seeded quasi-random points (Sobol or Latin
+hypercube, :mod:`scipy.stats.qmc`) pushed through each distribution's inverse CDF; every
+scenario uses the same points (common random numbers). One draw (``samples=1``) is the
+modal point of every distribution.
+
+The model runs vectorised over a ``sample`` dim, a chunk of samples at a time, as dask
+tasks: in-process by default, on a ``dask.distributed`` cluster when a client is active
+(``mfa run --workers N`` or ``--scheduler ADDRESS``). Each chunk writes its headline
+outputs into a Zarr store and returns nothing, so memory stays bounded whatever the
+number of samples; quantiles are then computed region block by region block.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import warnings
+from pathlib import Path
+
+import dask
+import numpy as np
+import xarray as xr
+from scipy import stats
+from scipy.stats import qmc
+
+from . import config, model
+from .units import dequantify
+
+log = logging.getLogger(__name__)
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+HEADLINE: dict[str, tuple[str, ...]] = {
+    "vehicle_stock": ("powertrain",),
+    "vehicle_sales": ("powertrain",),
+    "battery_capacity_demand": ("powertrain", "chemistry"),
+    "metal_demand": (),
+    "metal_in_use": (),
+    "metal_end_of_life": (),
+    "metal_second_use": (),
+    "metal_recovered": (),
+    "metal_lost": (),
+    "carbon_reduction": (),
+}
+"""Outputs kept for every sample, and the dims summed out of them first."""
+
+
+def frozen(spec: config.Distribution):
+    """The scipy distribution of ``spec``."""
+    if spec.distribution == "uniform":
+        return stats.uniform(loc=spec.low, scale=spec.high - spec.low)
+    if spec.distribution == "triangular":
+        return stats.triang(c=(spec.mode - spec.low) / (spec.high - spec.low), loc=spec.low, scale=spec.high - spec.low)
+    if spec.distribution == "normal":
+        return stats.norm(loc=spec.mean, scale=spec.sd)
+    if spec.distribution == "lognormal":
+        sigma2 = math.log1p((spec.sd / spec.mean) ** 2)
+        return stats.lognorm(s=math.sqrt(sigma2), scale=math.exp(math.log(spec.mean) - sigma2 / 2))
+    return stats.beta(spec.alpha, spec.beta, loc=spec.low, scale=spec.high - spec.low)
+
+
+def mode(spec: config.Distribution) -> float:
+    """The most likely value (the midpoint of a uniform)."""
+    if spec.distribution == "uniform":
+        return (spec.low + spec.high) / 2
+    if spec.distribution == "triangular":
+        return spec.mode
+    if spec.distribution == "normal":
+        return spec.mean
+    dist = frozen(spec)
+    if spec.distribution == "lognormal":
+        return float(dist.kwds["scale"] * math.exp(-dist.kwds["s"] ** 2))
+    a, b = spec.alpha, spec.beta
+    share = (a - 1) / (a + b - 2) if a > 1 and b > 1 else (0.0 if a <= 1 < b else 1.0 if b <= 1 < a else 0.5)
+    return spec.low + share * (spec.high - spec.low)
+
+
+def unit_points(n_params: int, n: int, method: str, seed: int) -> np.ndarray:
+    """``n`` seeded points in the unit hypercube, (n, n_params)."""
+    if method == "sobol":
+        with warnings.catch_warnings():  # a Sobol' sequence prefers powers of two; any n works
+            warnings.simplefilter("ignore", UserWarning)
+            return qmc.Sobol(n_params, scramble=True, seed=seed).random(n)
+    if method == "lhs":
+        return qmc.LatinHypercube(n_params, seed=seed).random(n)
+    raise ValueError(f"method: expected 'sobol' or 'lhs', got {method!r}")
+
+
+def uncertain_names(scenarios: dict[str, config.Scenario]) -> list[str]:
+    names: dict[str, None] = {}
+    for cfg in scenarios.values():
+        names.update(dict.fromkeys(cfg.uncertainty))
+    return list(names)
+
+
+def draws(scenarios: dict[str, config.Scenario], points: np.ndarray | None, n: int = 1) -> xr.DataArray:
+    """Parameter values by ``scenario``, ``sample``, ``parameter``: ``points`` (n, d) mapped
+    through each scenario's distributions; ``None`` gives the modal point. A parameter a
+    scenario does not declare uncertain is NaN there (left as it is)."""
+    names = uncertain_names(scenarios)
+    n = n if points is None else points.shape[0]
+    values = np.full((len(scenarios), n, len(names)), np.nan)
+    for i, cfg in enumerate(scenarios.values()):
+        for j, name in enumerate(names):
+            spec = cfg.uncertainty.get(name)
+            if spec is not None:
+                values[i, :, j] = mode(spec) if points is None else frozen(spec).ppf(points[:, j])
+    return xr.DataArray(values, dims=("scenario", "sample", "parameter"), coords={"scenario": list(scenarios), "sample": np.arange(n), "parameter": names})
+
+
+def headline(results: xr.Dataset) -> xr.Dataset:
+    """The outputs kept per sample, plain numbers with UDUNITS units."""
+    out = xr.Dataset({name: results[name].sum(list(dims)) for name, dims in HEADLINE.items()})
+    return dequantify(out)
+
+
+def _run_chunk(scenarios, chunk: xr.DataArray, store: str | None, first_sample: int):
+    results, _ = model.run(scenarios, chunk)
+    out = headline(results).transpose("sample", ...)
+    if store is None:
+        return out
+    region = {"sample": slice(first_sample, first_sample + out.sizes["sample"])}
+    out.drop_vars([c for c in out.coords if "sample" not in out[c].dims]).to_zarr(store, region=region, zarr_format=2)
+    return None
+
+
+def run_samples(
+    scenarios: dict[str, config.Scenario], n: int, method: str = "sobol", seed: int = 0, chunk: int = 100, store: Path | None = None
+) -> xr.Dataset:
+    """Headline outputs of ``n`` draws, dims ``sample`` + the outputs' dims, lazily read
+    from a Zarr store (``store``, else a temporary folder kept for the session)."""
+    if not uncertain_names(scenarios):
+        raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter for --samples")
+    points = None if n == 1 else unit_points(len(uncertain_names(scenarios)), n, method, seed)
+    values = draws(scenarios, points, n)
+    store = str(store or Path(tempfile.mkdtemp(prefix="mfa-samples-")) / "samples.zarr")
+    first = _run_chunk(scenarios, values.isel(sample=slice(0, min(chunk, n))), None, 0)
+    template = xr.concat([first.isel(sample=[0])] * n, "sample", data_vars="all").assign_coords(sample=np.arange(n))
+    # Zarr format 2: a scratch store read back only by us, and its string coordinates are stable there.
+    template.chunk({"sample": chunk}).to_zarr(store, compute=False, mode="w", zarr_format=2, consolidated=True)
+    first.drop_vars([c for c in first.coords if "sample" not in first[c].dims]).to_zarr(
+        store, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2
+    )
+    tasks = [
+        dask.delayed(_run_chunk)(scenarios, values.isel(sample=slice(start, start + chunk)), store, start)
+        for start in range(chunk, n, chunk)
+    ]
+    log.info("%d samples in %d chunks", n, len(tasks) + 1)
+    dask.compute(*tasks)
+    ds = xr.open_zarr(store, zarr_format=2, consolidated=True)
+    ds.attrs["samples_store"] = store
+    ds.attrs.update(samples=n, sampling=method if n > 1 else "mode", seed=seed)
+    return ds
+
+
+def quantiles(samples: xr.Dataset) -> xr.Dataset:
+    """Quantiles (:data:`QUANTILES`) over ``sample`` of every variable, one region block at a time."""
+    blocks = {"sample": -1, **({"region": 1} if "region" in samples.dims else {})}
+    data = samples.chunk(blocks)
+    out = data.quantile(list(QUANTILES), dim="sample").compute()
+    for name in out.data_vars:
+        out[name].attrs = dict(samples[name].attrs)
+    out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
+    return out
