@@ -132,6 +132,55 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
 
 
 @main.command()
+@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/.")
+@click.option("--scenario", "scenario_names", multiple=True, help="Only these scenarios (repeatable).")
+@click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting (repeatable).")
+@click.option("--samples", type=click.IntRange(min=2), default=256, show_default=True, help="Base sample size N (a power of 2); the model runs N x (parameters + 2) times.")
+@click.option("--output", "output_names", multiple=True, help="Outputs to analyse (repeatable; default: all).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--chunk", type=click.IntRange(min=1), default=200, show_default=True, help="Samples per task.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local dask.distributed cluster of N worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Existing dask.distributed scheduler.")
+def sensitivity(case, scenario_names, out, overrides, samples, output_names, seed, chunk, workers, scheduler) -> None:
+    """Sobol first-order and total indices (SALib) of the uncertain parameters for chosen outputs."""
+    start = time.perf_counter()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
+            progress.add_task(f"Sobol analysis of {case}, N = {samples}")
+            from . import config, uncertainty
+            from .io import netcdf, tables
+            from .report import plots
+
+            scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
+            outputs = list(output_names) or list(uncertainty.OUTPUTS)
+            with dask_client(workers, scheduler):
+                indices = uncertainty.sensitivity(scenarios, samples, seed, chunk, outputs)
+            folder = out / "sensitivity"
+            table = indices.to_dataframe().reset_index()
+            paths = {
+                "netcdf": netcdf.write_plain(indices, folder / "sensitivity.nc", title=f"mfa Sobol indices: {case}"),
+                "csv": tables.write_csv(table, folder / "sensitivity.csv"),
+            }
+            for name in outputs:
+                paths[f"chart {name}"] = plots.sobol_bars(indices, name, folder / f"sobol_{name}.png")
+    except InputError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    for name in outputs:
+        summary = Table(title=f"Largest total Sobol indices: {indices.attrs[f'output_{name}']}")
+        summary.add_column("scenario")
+        summary.add_column("drivers (ST +- 95 %)")
+        for scenario in indices["scenario"].values:
+            one = indices.sel(output=name, scenario=scenario).sortby("ST", ascending=False).isel(parameter=slice(0, 5))
+            summary.add_row(str(scenario), ", ".join(f"{p} {st:.2f}+-{c:.2f}" for p, st, c in zip(one["parameter"].values, one["ST"].values, one["ST_conf"].values)))
+        console.print(summary)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
+    console.print(f"{indices.attrs['model_runs']} model runs per scenario in {time.perf_counter() - start:.1f} s")
+
+
+@main.command()
 @click.argument("case_a", default="hainan-study")
 @click.argument("case_b", default="hainan-outlook")
 @click.option("--scenario", "scenario_names", multiple=True, help="Compare only these scenarios (repeatable).")

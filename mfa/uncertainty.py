@@ -117,9 +117,9 @@ def headline(results: xr.Dataset) -> xr.Dataset:
     return dequantify(out)
 
 
-def _run_chunk(scenarios, chunk: xr.DataArray, store: str | None, first_sample: int):
+def _run_chunk(scenarios, chunk: xr.DataArray, store: str | None, first_sample: int, reduce=headline):
     results, _ = model.run(scenarios, chunk)
-    out = headline(results).transpose("sample", ...)
+    out = reduce(results).transpose("sample", ...)
     if store is None:
         return out
     region = {"sample": slice(first_sample, first_sample + out.sizes["sample"])}
@@ -165,3 +165,86 @@ def quantiles(samples: xr.Dataset) -> xr.Dataset:
         out[name].attrs = dict(samples[name].attrs)
     out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
     return out
+
+
+# --- Sobol sensitivity ------------------------------------------------------------------
+
+
+def _sum_regions(da: xr.DataArray) -> xr.DataArray:
+    return da.sum("region") if "region" in da.dims else da
+
+
+def _cumulative(results: xr.Dataset, name: str, element: str, start: int = 2023) -> xr.DataArray:
+    return _sum_regions(results[name].sel(element=element).pint.to("t/yr").pint.dequantify()).sel(year=slice(start, None)).sum("year")
+
+
+def _in_year(results: xr.Dataset, name: str, year: int, unit: str, **where) -> xr.DataArray:
+    return _sum_regions(results[name].sel(year=year, **where).pint.to(unit).pint.dequantify())
+
+
+OUTPUTS = {
+    "cumulative_li_demand": ("t", "cumulative Li demand 2023-2050", lambda r: _cumulative(r, "metal_demand", "Li")),
+    "cumulative_ni_demand": ("t", "cumulative Ni demand 2023-2050", lambda r: _cumulative(r, "metal_demand", "Ni")),
+    "cumulative_co_demand": ("t", "cumulative Co demand 2023-2050", lambda r: _cumulative(r, "metal_demand", "Co")),
+    "cumulative_li_recovered": ("t", "cumulative Li recovered 2023-2050", lambda r: _cumulative(r, "metal_recovered", "Li")),
+    "li_recovered_2040": ("t yr-1", "Li recovered in 2040", lambda r: _in_year(r, "metal_recovered", 2040, "t/yr", element="Li")),
+    "carbon_reduction_2050_lower": ("t yr-1", "CO2 reduction in 2050, lower bound", lambda r: _in_year(r, "carbon_reduction", 2050, "t/yr", bound="lower")),
+    "carbon_reduction_2050_upper": ("t yr-1", "CO2 reduction in 2050, upper bound", lambda r: _in_year(r, "carbon_reduction", 2050, "t/yr", bound="upper")),
+}
+"""Scalar outputs whose variance :func:`sensitivity` decomposes: unit, long name, function."""
+
+
+def scalar_outputs(results: xr.Dataset, names=tuple(OUTPUTS)) -> xr.Dataset:
+    scalars = {name: OUTPUTS[name][2](results) for name in names}
+    return xr.Dataset({name: da.drop_vars([c for c in da.coords if c not in da.dims]) for name, da in scalars.items()})
+
+
+def sobol_indices(model_fn, names: list[str], n: int, seed: int = 0) -> xr.Dataset:
+    """First-order and total Sobol indices (SALib, Saltelli design, no second order) of
+    ``model_fn``: unit points (m, d) -> ``xr.Dataset`` of outputs with a ``sample`` dim
+    (and any other dims, e.g. scenario). ``n`` is the base sample size (a power of 2)."""
+    from SALib.analyze import sobol as analyze
+    from SALib.sample import sobol as design
+
+    problem = {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
+    points = design.sample(problem, n, calc_second_order=False, seed=seed)
+    points = np.clip(points, 1e-9, 1 - 1e-9)  # the inverse CDF of an unbounded law is infinite at 0 and 1
+    outputs = model_fn(points)
+    stacked = outputs.to_array("output").stack(series=[d for d in outputs.to_array("output").dims if d != "sample"])
+    result = {key: np.zeros((stacked.sizes["series"], len(names))) for key in ("S1", "S1_conf", "ST", "ST_conf")}
+    for i in range(stacked.sizes["series"]):  # one SALib call per output series (a few), not per sample
+        indices = analyze.analyze(problem, stacked.isel(series=i).values, calc_second_order=False, seed=seed)
+        for key in result:
+            result[key][i] = indices[key]
+    ds = xr.Dataset({key: (("series", "parameter"), values) for key, values in result.items()}, coords={"series": stacked["series"], "parameter": list(names)})
+    ds = ds.unstack("series")
+    ds["S1"].attrs.update(long_name="first-order Sobol index", units="1")
+    ds["ST"].attrs.update(long_name="total Sobol index", units="1")
+    ds["S1_conf"].attrs.update(long_name="95 % confidence half-width of S1", units="1")
+    ds["ST_conf"].attrs.update(long_name="95 % confidence half-width of ST", units="1")
+    ds.attrs.update(base_samples=n, model_runs=points.shape[0], seed=seed)
+    return ds
+
+
+def sensitivity(scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int = 100, outputs=tuple(OUTPUTS)) -> xr.Dataset:
+    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``."""
+    names = uncertain_names(scenarios)
+    if not names:
+        raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter")
+    unknown = sorted(set(outputs) - set(OUTPUTS))
+    if unknown:
+        raise config.InputError(None, "--output", f"one of {sorted(OUTPUTS)}; unknown {unknown}")
+
+    def model_fn(points):
+        values = draws(scenarios, points)
+        reduce = lambda results: scalar_outputs(results, outputs)  # noqa: E731
+        tasks = [
+            dask.delayed(_run_chunk)(scenarios, values.isel(sample=slice(start, start + chunk)), None, start, reduce)
+            for start in range(0, points.shape[0], chunk)
+        ]
+        return xr.concat(dask.compute(*tasks), "sample")
+
+    ds = sobol_indices(model_fn, names, n, seed)
+    for name in outputs:
+        ds.attrs[f"output_{name}"] = f"{OUTPUTS[name][1]} [{OUTPUTS[name][0]}]"
+    return ds

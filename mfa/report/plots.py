@@ -112,3 +112,21 @@ def fan(quantiles: xr.Dataset, variable: str, path: Path, title: str) -> Path:
     axes[0][0].legend(fontsize=7, title="median; 25-75 %, 5-95 %", title_fontsize=7)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def sobol_bars(indices: xr.Dataset, output: str, path: Path) -> Path:
+    """First-order and total Sobol indices of one output, with 95 % confidence, per scenario."""
+    scenarios = list(indices["scenario"].values)
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.8), sharey=True, layout="constrained", squeeze=False)
+    params = list(indices["parameter"].values)
+    x = range(len(params))
+    for ax, scenario in zip(axes[0], scenarios):
+        one = indices.sel(output=output, scenario=scenario)
+        ax.bar([i - 0.2 for i in x], one["S1"], width=0.4, yerr=one["S1_conf"], label="first order S1", capsize=2)
+        ax.bar([i + 0.2 for i in x], one["ST"], width=0.4, yerr=one["ST_conf"], label="total ST", capsize=2)
+        ax.set_xticks(list(x), params, rotation=60, ha="right", fontsize=7)
+        ax.set_title(str(scenario))
+    axes[0][0].set_ylabel("Sobol index [1]")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"What drives {indices.attrs.get(f'output_{output}', output)}")
+    return _save(fig, path)
