@@ -15,8 +15,10 @@ number of samples; quantiles are then computed region block by region block.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -131,12 +133,16 @@ def run_samples(
     scenarios: dict[str, config.Scenario], n: int, method: str = "sobol", seed: int = 0, chunk: int = 100, store: Path | None = None
 ) -> xr.Dataset:
     """Headline outputs of ``n`` draws, dims ``sample`` + the outputs' dims, lazily read
-    from a Zarr store (``store``, else a temporary folder kept for the session)."""
+    from a Zarr store (``store``, else a temporary folder removed when Python exits)."""
     if not uncertain_names(scenarios):
         raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter for --samples")
     points = None if n == 1 else unit_points(len(uncertain_names(scenarios)), n, method, seed)
     values = draws(scenarios, points, n)
-    store = str(store or Path(tempfile.mkdtemp(prefix="mfa-samples-")) / "samples.zarr")
+    if store is None:
+        scratch = tempfile.mkdtemp(prefix="mfa-samples-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        store = Path(scratch) / "samples.zarr"
+    store = str(store)
     first = _run_chunk(scenarios, values.isel(sample=slice(0, min(chunk, n))), None, 0)
     template = xr.concat([first.isel(sample=[0])] * n, "sample", data_vars="all").assign_coords(sample=np.arange(n))
     # Zarr format 2: a scratch store read back only by us, and its string coordinates are stable there.

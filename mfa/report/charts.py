@@ -22,6 +22,12 @@ from . import data  # noqa: E402
 from .fonts import cjk_rc, region_label, safe_text  # noqa: E402
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
+def legend(height: float) -> dict:
+    """Scenario legend: top right, level with the figure title, below plotly's mode bar and
+    clear of the panel titles (``height``: the figure's, px)."""
+    return dict(orientation="h", yref="container", y=1 - 34 / float(height), yanchor="top", x=1, xanchor="right", font=dict(size=12))
+
+
 LABELS = {
     "GW h yr-1": "GWh/yr", "GW h": "GWh", "t yr-1": "t/yr", "t": "t", "Mt yr-1": "Mt CO2/yr", "Gg yr-1": "kt CO2/yr",
     "percent": "%", "1": "vehicles", "yr-1": "vehicles/yr", "GW h yr-1 (CO2)": "", "Mt": "Mt CO2", "Gg": "kt CO2",
@@ -75,7 +81,7 @@ def panels_by_scenario(ds: xr.Dataset, rows: list[dict], columns: list[dict], ti
     colour = colours(scenarios)
     titles = [f"{r['title']}: {c['title']}" if c.get("title") else r["title"] for r in rows for c in columns]
     fig = make_subplots(rows=len(rows), cols=len(columns), subplot_titles=titles, horizontal_spacing=0.06,
-                        vertical_spacing=min(0.12, 0.5 / max(len(rows), 1)))
+                        vertical_spacing=min(0.12, 0.3 / max(len(rows), 1)))
     for i, row in enumerate(rows, start=1):
         for j, column in enumerate(columns, start=1):
             spec = {k: v for k, v in {**row, **column}.items() if k not in ("title", "var")}
@@ -91,8 +97,9 @@ def panels_by_scenario(ds: xr.Dataset, rows: list[dict], columns: list[dict], ti
                 )
             fig.update_yaxes(title_text=f"[{label(row['unit'])}]", row=i, col=j, rangemode="tozero")
             fig.update_xaxes(title_text="year" if i == len(rows) else None, row=i, col=j)
-    fig.update_layout(title=dict(text=title, x=0.01), height=120 + height_per_row * len(rows),
-                      margin=dict(l=60, r=20, t=90, b=40), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"),
+    height = 120 + height_per_row * len(rows)
+    fig.update_layout(title=dict(text=title, x=0.01), height=height,
+                      margin=dict(l=60, r=20, t=90, b=40), legend=legend(height),
                       template="plotly_white", font=dict(size=11))
     fig.update_annotations(font_size=12)
     return fig
@@ -157,7 +164,7 @@ def carbon(ds: xr.Dataset):
     fig.update_yaxes(title_text="[kt CO2/yr]", row=1, col=2, rangemode="tozero")
     fig.update_xaxes(title_text="year")
     fig.update_layout(title=dict(text="Carbon", x=0.01), height=420, template="plotly_white", font=dict(size=11),
-                      margin=dict(l=60, r=20, t=90, b=40), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
+                      margin=dict(l=60, r=20, t=90, b=40), legend=legend(420))
     return fig
 
 
@@ -216,7 +223,7 @@ def secondary_supply(ds: xr.Dataset, elements: list[str], thresholds=(0.2, 0.3))
     fig.update_yaxes(title_text="recovered / demand [%]", row=1, col=1, rangemode="tozero")
     fig.update_layout(title=dict(text="Secondary supply: recovered metal as a share of demand (dotted: 20 % and 30 %)", x=0.01),
                       height=400, template="plotly_white", font=dict(size=11), margin=dict(l=60, r=20, t=90, b=40),
-                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
+                      legend=legend(400))
     return fig
 
 
@@ -386,7 +393,7 @@ def fan(ds: xr.Dataset, var: str, unit: str, columns: list[dict], title: str):
     bands = ", ".join(f"{lo:.0%}-{hi:.0%}" for lo, hi in fan_bands(ds))
     fig.update_layout(title=dict(text=f"{title} (bands: {bands}; line: median)", x=0.01), height=400, template="plotly_white",
                       font=dict(size=11), margin=dict(l=60, r=20, t=90, b=40),
-                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
+                      legend=legend(400))
     return fig
 
 

@@ -124,8 +124,7 @@ def figure(ds: xr.Dataset, scenario: str, year: int, region="all", quantile=None
                     pad=18,
                     thickness=18,
                     line=dict(color="#444", width=0.5),
-                    x=[0.001 + 0.998 * LEVEL[n] / 4 for n in nodes],
-                    y=[_y(n, nodes) for n in nodes],
+                    align="left",
                 ),
                 link=dict(
                     source=[index[link["source"]] for link in ls],

@@ -1,0 +1,91 @@
+"""Monte-Carlo draws, quantiles and Sobol indices."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from mfa import config, model, uncertainty
+from mfa.cli import dask_client, main
+
+SCENARIOS = ["conservative"]
+
+
+@pytest.fixture(scope="module")
+def scenarios():
+    return config.load_scenarios("hainan-study", SCENARIOS)
+
+
+def test_one_sample_at_the_modes_is_the_deterministic_run(scenarios):
+    assert all(uncertainty.mode(spec) == pytest.approx(1.0) for spec in scenarios["conservative"].uncertainty.values() if spec.distribution != "uniform" or spec.where is None)
+    sampled = uncertainty.run_samples(scenarios, 1).load()
+    results, _ = model.run(scenarios)
+    xr.testing.assert_identical(sampled.isel(sample=0, drop=True).drop_attrs(), uncertainty.headline(results).drop_attrs())
+
+
+def test_seeded_runs_reproduce_exactly(scenarios):
+    first = uncertainty.run_samples(scenarios, 24, "lhs", seed=7, chunk=10).load()
+    again = uncertainty.run_samples(scenarios, 24, "lhs", seed=7, chunk=10).load()
+    other = uncertainty.run_samples(scenarios, 24, "lhs", seed=8, chunk=10).load()
+    xr.testing.assert_identical(first.drop_attrs(), again.drop_attrs())
+    assert not first["metal_demand"].equals(other["metal_demand"])
+
+
+def test_quantiles_are_ordered_and_spread(scenarios):
+    q = uncertainty.quantiles(uncertainty.run_samples(scenarios, 32, seed=1, chunk=16))
+    li = q["metal_demand"].sel(element="Li").sum("year").squeeze(drop=True)
+    assert list(q["quantile"].values) == list(uncertainty.QUANTILES)
+    assert (li.diff("quantile") >= 0).all()
+    assert float(li.sel(quantile=0.95) / li.sel(quantile=0.05)) > 1.05
+
+
+def test_draws_follow_their_distributions():
+    spec = config.Distribution(distribution="triangular", low=0.5, mode=1.0, high=2.0)
+    points = uncertainty.unit_points(1, 4096, "sobol", seed=3)
+    values = uncertainty.frozen(spec).ppf(points[:, 0])
+    assert values.min() >= 0.5 and values.max() <= 2.0
+    assert values.mean() == pytest.approx((0.5 + 1.0 + 2.0) / 3, rel=0.01)
+    lognormal = config.Distribution(distribution="lognormal", mean=2.0, sd=0.5)
+    drawn = uncertainty.frozen(lognormal).ppf(points[:, 0])
+    assert drawn.mean() == pytest.approx(2.0, rel=0.01) and drawn.std() == pytest.approx(0.5, rel=0.05)
+
+
+def test_sobol_indices_of_a_model_with_known_variance_shares():
+    """Y = X1 + 2 X2 + 3 X3 + X1 X3 with X uniform on [0, 1]: analytic first-order and total shares."""
+    def f(points):
+        x1, x2, x3 = points.T
+        return xr.Dataset({"y": ("sample", x1 + 2 * x2 + 3 * x3 + 4 * x1 * x3)})
+
+    # Var of each term (uniform on [0,1]: var 1/12, E 1/2); the product adds an interaction.
+    v1, v2, v3 = (1 + 4 * 0.5) ** 2 / 12, 4 / 12, (3 + 4 * 0.5) ** 2 / 12
+    v13 = 16 / 144
+    total = v1 + v2 + v3 + v13
+    ds = uncertainty.sobol_indices(f, ["x1", "x2", "x3"], 2048, seed=2).sel(output="y")
+    np.testing.assert_allclose(ds["S1"].values, [v1 / total, v2 / total, v3 / total], atol=0.05)
+    np.testing.assert_allclose(ds["ST"].values, [(v1 + v13) / total, v2 / total, (v3 + v13) / total], atol=0.05)
+
+
+def test_two_worker_cluster_equals_in_process(scenarios):
+    local = uncertainty.run_samples(scenarios, 12, seed=5, chunk=4).load()
+    with dask_client(2, None):
+        distributed = uncertainty.run_samples(scenarios, 12, seed=5, chunk=4).load()
+    xr.testing.assert_identical(local.drop_attrs(), distributed.drop_attrs())
+
+
+def test_bad_distribution_is_a_clear_error(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--samples", "4", "--out", str(out), "--set", "uncertainty.grid_factor.mode=5"])
+    assert result.exit_code == 2 and "uncertainty.grid_factor" in result.output and "mode" in result.output
+    result = CliRunner().invoke(main, ["run", "--samples", "4", "--out", str(out), "--set", "uncertainty.no_such_parameter={distribution: uniform, low: 0.9, high: 1.1}"])
+    assert result.exit_code == 2 and "uncertainty.no_such_parameter" in result.output
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_run_with_samples_writes_quantiles_and_fans(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--scenario", "positive", "--samples", "8", "--chunk", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(out / "results.nc")
+    assert ds["metal_demand_quantile"].dims == ("quantile", "scenario", "region", "year", "element")
+    assert ds["metal_demand_quantile"].attrs["units"] == "t yr-1" and ds.attrs["samples"] == 8
+    assert (out / "plots" / "fan_metal_demand.png").exists()
