@@ -40,10 +40,11 @@ def replacement_matrix(p: xr.Dataset) -> xr.DataArray:
 
 
 def run(p: xr.Dataset, fleet: xr.Dataset) -> xr.Dataset:
-    """Battery capacity flows and stock by ``scenario``, ``year``, ``chemistry``, ``powertrain``."""
+    """Battery capacity flows and stock by ``scenario``, ``year``, ``chemistry`` (all powertrains)."""
+    # Packs live in cars whatever the powertrain: summing powertrains before the lifetime
+    # convolution is exact (the maths is linear) and halves every array after it.
     capacity_sold = (
-        fleet["vehicle_sales"].rename(year="cohort")
-        * p["battery_capacity"]
+        (fleet["vehicle_sales"].rename(year="cohort") * p["battery_capacity"]).sum("powertrain")
         * p["chemistry_share"]
     ).pint.to("kWh/yr")
     in_cars = stock.inflow_driven(capacity_sold.rename(cohort="year"), vehicle_lifetime(p))

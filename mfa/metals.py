@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import xarray as xr
 
+from .units import is_rate, plain, ureg
+
 # battery variable -> metal variable, for stocks (t) and flows (t/yr)
 METAL_OF = {
     "battery_capacity_demand": "metal_demand",
@@ -23,12 +25,16 @@ METAL_OF = {
 
 
 def content(capacity: xr.DataArray, intensity: xr.DataArray, keep_chemistry: bool = False) -> xr.DataArray:
-    """Metal in ``capacity`` (kWh or kWh/yr, by chemistry) in t or t/yr, by element."""
-    metal = capacity * intensity
-    if not keep_chemistry:
-        metal = metal.sum("chemistry")
-    unit = "t/yr" if metal.data.units.dimensionality.get("[time]", 0) < 0 else "t"
-    return metal.pint.to(unit)
+    """Metal in ``capacity`` (kWh or kWh/yr, by chemistry) in t or t/yr, by element.
+
+    Summing over chemistry is one contraction (einsum): no chemistry x element array.
+    """
+    per_year = is_rate(capacity.data.units)
+    unit = "t/yr" if per_year else "t"
+    kwh = plain(capacity, "kWh/yr" if per_year else "kWh")
+    t_per_kwh = plain(intensity, "t/kWh")
+    metal = kwh * t_per_kwh if keep_chemistry else xr.dot(kwh, t_per_kwh, dim="chemistry")
+    return metal.pint.quantify(unit, unit_registry=ureg)
 
 
 def run(p: xr.Dataset, batteries: xr.Dataset) -> xr.Dataset:

@@ -35,7 +35,7 @@ from scipy.linalg import solve_triangular
 
 from . import balance
 from .lifetimes import Lifetime
-from .units import is_quantified, magnitude_and_unit, ureg
+from .units import is_quantified, is_rate, magnitude_and_unit, ureg
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,7 @@ def _flow_unit_of_stock(stock_unit):
 def _stock_unit_of_flow(flow_unit, name: str):
     if flow_unit is None:
         return None
-    # A rate divides by a unit of time itself: kWh has time in its dimensions but is no rate.
-    per_time = any(power < 0 and ureg.Unit(term).dimensionality == ureg.year.dimensionality for term, power in flow_unit._units.items())
-    if not per_time:
+    if not is_rate(flow_unit):
         raise ValueError(f"{name}: expected a flow per year (e.g. 't/yr'), got units {flow_unit}")
     return flow_unit * ureg.year
 

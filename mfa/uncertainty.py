@@ -29,7 +29,7 @@ import xarray as xr
 from scipy import stats
 from scipy.stats import qmc
 
-from . import config, model
+from . import config, model, parameters
 from .units import dequantify
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HEADLINE: dict[str, tuple[str, ...]] = {
     "vehicle_stock": ("powertrain",),
     "vehicle_sales": ("powertrain",),
-    "battery_capacity_demand": ("powertrain", "chemistry"),
+    "battery_capacity_demand": ("chemistry",),
     "metal_demand": (),
     "metal_in_use": (),
     "metal_end_of_life": (),
@@ -119,8 +119,8 @@ def headline(results: xr.Dataset) -> xr.Dataset:
     return dequantify(out)
 
 
-def _run_chunk(scenarios, chunk: xr.DataArray, store: str | None, first_sample: int, reduce=headline):
-    results, _ = model.run(scenarios, chunk)
+def _run_chunk(scenarios, params, chunk: xr.DataArray, store: str | None, first_sample: int, reduce=headline):
+    results, _ = model.run(scenarios, chunk, params)
     out = reduce(results).transpose("sample", ...)
     if store is None:
         return out
@@ -143,7 +143,8 @@ def run_samples(
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
         store = Path(scratch) / "samples.zarr"
     store = str(store)
-    first = _run_chunk(scenarios, values.isel(sample=slice(0, min(chunk, n))), None, 0)
+    params = parameters.build(scenarios)
+    first = _run_chunk(scenarios, params, values.isel(sample=slice(0, min(chunk, n))), None, 0)
     template = xr.concat([first.isel(sample=[0])] * n, "sample", data_vars="all").assign_coords(sample=np.arange(n))
     # Zarr format 2: a scratch store read back only by us, and its string coordinates are stable there.
     template.chunk({"sample": chunk}).to_zarr(store, compute=False, mode="w", zarr_format=2, consolidated=True)
@@ -151,7 +152,7 @@ def run_samples(
         store, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2
     )
     tasks = [
-        dask.delayed(_run_chunk)(scenarios, values.isel(sample=slice(start, start + chunk)), store, start)
+        dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), store, start)
         for start in range(chunk, n, chunk)
     ]
     log.info("%d samples in %d chunks", n, len(tasks) + 1)
@@ -241,11 +242,13 @@ def sensitivity(scenarios: dict[str, config.Scenario], n: int, seed: int = 0, ch
     if unknown:
         raise config.InputError(None, "--output", f"one of {sorted(OUTPUTS)}; unknown {unknown}")
 
+    params = parameters.build(scenarios)
+
     def model_fn(points):
         values = draws(scenarios, points)
         reduce = lambda results: scalar_outputs(results, outputs)  # noqa: E731
         tasks = [
-            dask.delayed(_run_chunk)(scenarios, values.isel(sample=slice(start, start + chunk)), None, start, reduce)
+            dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), None, start, reduce)
             for start in range(0, points.shape[0], chunk)
         ]
         return xr.concat(dask.compute(*tasks), "sample")

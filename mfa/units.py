@@ -119,3 +119,11 @@ def plain(da: xr.DataArray, unit: str) -> xr.DataArray:
         return xr.DataArray(da.to(unit).magnitude)
     out = da.pint.to(unit)
     return out.copy(data=out.data.magnitude)
+
+
+def is_rate(unit) -> bool:
+    """True when ``unit`` divides by a unit of time itself (``kWh/yr``, ``vehicle/yr``);
+    ``kWh`` has time in its dimensions but is an amount."""
+    unit = ureg.Unit(unit) if isinstance(unit, str) else unit
+    time = ureg.year.dimensionality
+    return any(power < 0 and ureg.Unit(term).dimensionality == time for term, power in unit._units.items())

@@ -17,7 +17,7 @@ REQUIRED = {
     "vehicle_stock": ("scenario", "region", "year", "powertrain"),
     "vehicle_sales": ("scenario", "region", "year", "powertrain"),
     "vehicle_retired": ("scenario", "region", "year", "powertrain"),
-    "battery_capacity_demand": ("scenario", "region", "year", "powertrain", "chemistry"),
+    "battery_capacity_demand": ("scenario", "region", "year", "chemistry"),
     "metal_demand": ("scenario", "region", "year", "element"),
     "metal_in_use": ("scenario", "region", "year", "element"),
     "metal_end_of_life": ("scenario", "region", "year", "element"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from ..units import is_quantified, udunits, ureg
+from ..units import is_quantified, is_rate, udunits, ureg
 from . import atomic_path
 
 SUMMARY_VARIABLES = [
@@ -42,7 +42,7 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
         da = with_total(da.sum([d for d in SUMMED_DIMS if d in da.dims]))
         unit = da.data.units if is_quantified(da) else None
         values = da.pint.dequantify() if unit is not None else da
-        is_flow = unit is not None and unit.dimensionality.get("[time]", 0) < 0
+        is_flow = unit is not None and is_rate(unit)
         detail_dims = [d for d in values.dims if d not in ("scenario", "region", "year")]
         table = pd.DataFrame({f"value_{y}": values.sel(year=y).to_series() for y in MILESTONES if y in values["year"]})
         if is_flow:
