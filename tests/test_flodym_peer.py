@@ -205,32 +205,26 @@ def _pad(values: np.ndarray, n: int, mode: str) -> np.ndarray:
     return np.concatenate([values, np.full(n - len(values), fill)])
 
 
-def flodym_inflow_driven(case, inflow, first, inflow_at, n_pts, region=None):
-    n_years = len(inflow)
+def _flodym_run(model, given: str, case, series, first, inflow_at, n_pts, region, pad: str):
+    """Run a flodym stock model on ``series`` (the ``given`` array), padded to flodym's
+    minimum length, and return stock, inflow and outflow for the original years."""
+    n_years = len(series)
     dims = _flodym_dims(n_years, first)
     lifetime = case.flodym(dims, inflow_at, n_pts, region)
-    values = _pad(inflow, dims.shape[0], "zero")
-    dsm = flodym.InflowDrivenDSM(
-        dims=dims, lifetime_model=lifetime, inflow=flodym.StockArray(dims=dims, values=values)
-    )
+    values = _pad(series, dims.shape[0], pad)
+    dsm = model(dims=dims, lifetime_model=lifetime, **{given: flodym.StockArray(dims=dims, values=values)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dsm.compute()
     return {k: getattr(dsm, k).values[:n_years].copy() for k in ("stock", "inflow", "outflow")}
+
+
+def flodym_inflow_driven(case, inflow, first, inflow_at, n_pts, region=None):
+    return _flodym_run(flodym.InflowDrivenDSM, "inflow", case, inflow, first, inflow_at, n_pts, region, "zero")
 
 
 def flodym_stock_driven(case, stocks, first, inflow_at, n_pts, region=None):
-    n_years = len(stocks)
-    dims = _flodym_dims(n_years, first)
-    lifetime = case.flodym(dims, inflow_at, n_pts, region)
-    values = _pad(stocks, dims.shape[0], "repeat")
-    dsm = flodym.StockDrivenDSM(
-        dims=dims, lifetime_model=lifetime, stock=flodym.StockArray(dims=dims, values=values)
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dsm.compute()
-    return {k: getattr(dsm, k).values[:n_years].copy() for k in ("stock", "inflow", "outflow")}
+    return _flodym_run(flodym.StockDrivenDSM, "stock", case, stocks, first, inflow_at, n_pts, region, "repeat")
 
 
 def assert_run_close(actual, expected: dict, what: str, keys=("stock", "inflow", "outflow")):
