@@ -29,6 +29,8 @@ def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pint").setLevel(logging.ERROR)  # cf_xarray's registry redefines a few units on import
+    logging.captureWarnings(True)  # library warnings (e.g. unmatched boundary codes) as one log line each
+    warnings.formatwarning = lambda message, category, *_, **__: f"{category.__name__}: {message}"
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="xarray")
 
 
@@ -89,15 +91,20 @@ def sampling_options(command):
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. end_of_life.collection_rate=0.8 (repeatable).")
 @sampling_options
-def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler) -> None:
-    """Run a case and write results.nc, summary.csv, calibration.csv and plots."""
+@click.option("--boundaries", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Region polygons (GeoJSON, GPKG) with a GB/T 2260 code field: gis.nc gets polygons instead of points.")
+@click.option("--code-field", default=None, help="The boundaries' code field (default: found by name, e.g. code, adcode).")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
+def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report) -> None:
+    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
-            task = progress.add_task("loading scenarios and inputs", total=4)
+            task = progress.add_task("loading scenarios and inputs", total=5)
             from . import config, model
-            from .io import outputs
+            from .io import gis, outputs
 
+            if boundaries is not None:
+                gis.check_boundaries(boundaries, code_field)  # a bad file stops the run before anything is written
             scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
             progress.update(task, advance=1, description=f"running {case}: {', '.join(scenarios)}")
             results, params = model.run(scenarios)
@@ -110,7 +117,12 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
                 with dask_client(workers, scheduler):
                     sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk)
             progress.update(task, advance=1, description=f"writing outputs to {out}")
-            paths, cal = outputs.write_all(results, params, scenarios, out, sampled)
+            paths, cal, gis_report = outputs.write_all(results, params, scenarios, out, sampled, boundaries, code_field)
+            if with_report:
+                from .report.html import write_report
+
+                progress.update(task, advance=1, description="writing report.html")
+                paths["report"] = write_report(out)
             progress.update(task, advance=1)
     except InputError as err:
         click.echo(f"error: {err}", err=True)
@@ -126,9 +138,44 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
     )
     within = int((cal["difference_pct"].abs() <= 10).sum())
     summary.add_row("calibration", f"{within} of {len(cal)} rows within +-10 %")
+    summary.add_row("gis.nc regions", _gis_line(gis_report))
     for name, path in paths.items():
         summary.add_row(name, str(path))
     console.print(summary)
+
+
+def _gis_line(report: dict) -> str:
+    line = f"{report['regions']} as {report['geometry']}s"
+    if report["geometry"] == "polygon":
+        line += f" from {report['boundaries']} (field {report['code_field']}): {len(report['matched'])} matched"
+        if report["regions_without_polygon"]:
+            line += f", [yellow]without polygon: {', '.join(map(str, report['regions_without_polygon']))}[/yellow]"
+        if report["unknown_codes"]:
+            line += f", [yellow]codes that are no region: {', '.join(map(str, report['unknown_codes']))}[/yellow]"
+    return line
+
+
+@main.command()
+@click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The run folder (results.nc, calibration.csv, summary.csv); report.html is written there.")
+@click.option("--year", "sankey_year", type=int, default=2040, show_default=True, help="Year of the Sankey of flows.")
+@click.option("--scenario", default=None, help="Scenario of the Sankey, feedstock and regions (default: the middle one).")
+def report(out: Path, sankey_year: int, scenario: str | None) -> None:
+    """Write report.html (offline, self-contained) and the feedstock and secondary-supply tables from a run folder."""
+    start = time.perf_counter()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
+            progress.add_task(f"writing the report of {out}")
+            from .report.html import write_report
+
+            path = write_report(out, sankey_year, scenario)
+    except InputError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    console.print(f"report: {path}")
+    for name in ("feedstock.csv", "feedstock_cumulative.csv", "secondary_supply.csv", "secondary_supply_targets.csv"):
+        if (out / name).exists():
+            console.print(f"{name.removesuffix('.csv')}: {out / name}")
+    console.print(f"run time {time.perf_counter() - start:.1f} s")
 
 
 @main.command()

@@ -173,3 +173,37 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("disk full")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    """Atomic writes go through a private temporary file; the output gets the umask's mode."""
+    import os
+
+    from mfa.io import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "x.csv") as tmp:
+            tmp.write_text("a\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_missing_boundaries_file(tmp_path):
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("--boundaries", str(tmp_path / "nope.geojson"), out=out), out, "nope.geojson", "boundaries")
+
+
+def test_boundaries_without_a_code_field(tmp_path):
+    path = tmp_path / "b.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "x"}, '
+                    '"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}}]}')
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("--boundaries", str(path), out=out), out, "b.geojson", "GB/T 2260", "['name']")
+
+
+def test_report_without_a_run(tmp_path):
+    out = tmp_path / "empty"
+    result = CliRunner().invoke(main, ["report", "--out", str(out)])
+    assert_clean_failure(result, out, "results.nc", "mfa run")

@@ -37,7 +37,7 @@ def study_run(tmp_path_factory):
     scenarios = config.load_scenarios("hainan-study")
     results, params = model.run(scenarios)
     out = tmp_path_factory.mktemp("outputs")
-    paths, cal = outputs.write_all(results, params, scenarios, out)
+    paths, cal, _ = outputs.write_all(results, params, scenarios, out)
     return results, paths, cal
 
 

@@ -23,7 +23,13 @@ product of ``shared/CONVENTIONS.md`` ("NetCDF that GIS tools open"):
 
 Boundaries (GeoJSON, GPKG, anything GDAL reads) are read with pyogrio and shapely; a
 file in another CRS is reprojected to WGS 84 with pyproj, and an :class:`InputError`
-says so when pyproj is not installed.
+says so when pyproj is not installed. :func:`check_boundaries` reads a file the same way
+before a run, so that a bad one stops it before anything is written.
+
+The report :func:`write_gis` returns: ``path``, ``regions`` (count), ``geometry``
+(``point``/``polygon``), ``fields`` (the 1-D field names), ``matched`` (codes with a
+geometry), ``regions_without_polygon``, ``unknown_codes`` (codes of the file that are
+no region), and with boundaries ``boundaries``, ``code_field``, ``crs``, ``reprojected``.
 """
 
 from __future__ import annotations
@@ -125,14 +131,11 @@ def _quantified(da: xr.DataArray) -> xr.DataArray:
 
 
 def _values(da: xr.DataArray, unit: str) -> np.ndarray:
-    """``da`` (dims region[, year]) in ``unit`` as plain float64 numbers."""
+    """``da`` in ``unit`` as plain float64 numbers; ``unit="1"`` for counts (vehicles
+    have a pint dimension of their own, written as ``1``)."""
     q = _quantified(da)
-    target = ureg.Unit(unit)
-    source = q.data.units
-    if source.dimensionality != target.dimensionality and target.dimensionless:
-        # counts: vehicles (pint dimension [vehicle]) are written as "1"
-        q = q.pint.to(source)
-        return np.asarray(q.data.magnitude, dtype="float64")
+    if unit == "1" and q.data.units.is_compatible_with(ureg.vehicle):
+        unit = "vehicle"
     return np.asarray(q.pint.to(unit).data.magnitude, dtype="float64")
 
 
@@ -277,14 +280,6 @@ def gis_view(results: xr.Dataset, regions: pd.DataFrame, report_start: int = 202
     table = region_table(results, regions)
     years = results["year"].values.astype(int)
     time, bnds, _ = _time(years)
-    ds = xr.Dataset()
-    ds["crs"] = _crs()
-    fields = headline_fields(results, report_start)
-    for name, da in fields.items():
-        ds[name] = da
-    for name, da in series_fields(results).items():
-        ds[name] = da
-    ds["time_bnds"] = bnds
     coords = {
         "region_code": ("region", table["code"].to_numpy(dtype="int32"), {
             "long_name": "region code (GB/T 2260)", "cf_role": "timeseries_id", "units": "1",
@@ -303,9 +298,16 @@ def gis_view(results: xr.Dataset, regions: pd.DataFrame, report_start: int = 202
         "time": time,
         "year": ("time", years.astype("int32"), {"long_name": "model year", "units": "1"}),
     }
-    ds = ds.assign_coords(coords)
+    # identity fields first: GDAL lists the fields in the file's variable order
+    ds = xr.Dataset(coords=coords)
+    ds["crs"] = _crs()
+    for name, da in headline_fields(results, report_start).items():
+        ds[name] = da
+    for name, da in series_fields(results).items():
+        ds[name] = da
+    ds["time_bnds"] = bnds
     ds.attrs = _global_attrs(results, report_start)
-    return set_geometry(ds, point_container(ds))
+    return set_geometry(ds, point_container())
 
 
 def _global_attrs(results: xr.Dataset, report_start: int) -> dict:
@@ -334,7 +336,7 @@ def _global_attrs(results: xr.Dataset, report_start: int) -> dict:
 # --------------------------------------------------------------------------- geometry
 
 
-def point_container(ds: xr.Dataset) -> dict[str, xr.DataArray]:
+def point_container() -> dict[str, xr.DataArray]:
     """A point geometry container on the representative points (node coordinates lon, lat)."""
     return {GEOMETRY: xr.DataArray(np.int32(0), attrs={
         "geometry_type": "point",
@@ -530,6 +532,14 @@ def read_boundaries(path: Path, codes: list[int], code_field: str | None = None)
     return out, report
 
 
+def check_boundaries(path: Path, code_field: str | None = None) -> dict:
+    """Read ``path`` as :func:`write_gis` will, before a run: an :class:`InputError` for a
+    missing file, no code field, non-polygons or a CRS that cannot be reprojected.
+    Returns the code field, CRS and the codes found."""
+    _, report = read_boundaries(path, [], code_field)
+    return {k: report[k] for k in ("boundaries", "code_field", "crs", "reprojected")} | {"codes": report["unknown_codes"]}
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -583,7 +593,6 @@ def write_gis(
                 + (f"; codes that are no region, left out: {', '.join(unknown)}" if unknown else "")
             )
             warnings.warn(message, UserWarning, stacklevel=2)
-            log.warning(message)
         ds = set_geometry(ds, polygon_container(geometries))
     else:
         report.update(matched=codes, regions_without_polygon=[], unknown_codes=[])

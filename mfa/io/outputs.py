@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from .. import calibration, config
+from .. import calibration, config, regions
 from ..report import plots
-from . import netcdf, tables
+from . import geopackage, gis, netcdf, tables
 
 
 def input_files(scenarios: dict[str, config.Scenario]) -> list[str]:
@@ -44,11 +44,19 @@ def _relative(path: Path) -> str:
 
 
 def write_all(
-    results: xr.Dataset, params: xr.Dataset, scenarios: dict[str, config.Scenario], out: Path, samples: xr.Dataset | None = None
-) -> tuple[dict[str, Path], pd.DataFrame]:
-    """results.nc, summary.csv, calibration.csv and plots; returns their paths and the
-    calibration table. With ``samples`` (Monte-Carlo headline outputs), results.nc gains a
-    ``<name>_quantile`` variable per output and fan charts are drawn."""
+    results: xr.Dataset,
+    params: xr.Dataset,
+    scenarios: dict[str, config.Scenario],
+    out: Path,
+    samples: xr.Dataset | None = None,
+    boundaries: Path | None = None,
+    code_field: str | None = None,
+) -> tuple[dict[str, Path], pd.DataFrame, dict]:
+    """results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots; returns
+    their paths, the calibration table and the GIS report (matched/unmatched region codes).
+    With ``samples`` (Monte-Carlo headline outputs), results.nc gains a ``<name>_quantile``
+    variable per output and fan charts are drawn. With ``boundaries`` (GeoJSON, GPKG) the
+    regions of gis.nc are polygons instead of points."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -66,6 +74,11 @@ def write_all(
             extra[name].attrs["long_name"] = f"{results[name.removesuffix('_quantile')].attrs.get('long_name', name)}, quantiles over samples"
         attrs.update(samples=samples.attrs["samples"], sampling=samples.attrs["sampling"], seed=samples.attrs["seed"])
     paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra)}
+    meta = regions.metadata(first)
+    stamped = results.assign_attrs(attrs)
+    gis_report = gis.write_gis(stamped, meta, out / "gis.nc", boundaries, first.years.report_start, code_field)
+    paths["gis"] = Path(gis_report["path"])
+    paths["geopackage"] = geopackage.write_geopackage(stamped, meta, out / "results.gpkg")
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
     cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
@@ -77,4 +90,4 @@ def write_all(
         totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
         for name, title in (("metal_demand", "Metal demand"), ("metal_recovered", "Metal recovered"), ("carbon_reduction", "CO2 reduction")):
             paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", f"{title}, all regions: Monte-Carlo range")
-    return paths, cal
+    return paths, cal, gis_report

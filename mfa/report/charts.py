@@ -8,18 +8,19 @@ Regions are summed (``region = "all"``); with a ``quantile`` dim, lines are medi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from ..io import atomic_path  # noqa: E402
-from . import data  # noqa: E402
-from .fonts import cjk_rc, region_label, safe_text  # noqa: E402
+from ..io import atomic_path
+from . import data
+from .fonts import cjk_rc, region_label, safe_text
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 def legend(height: float) -> dict:
@@ -36,7 +37,15 @@ LABELS = {
 
 def label(unit: str) -> str:
     """A reader's label for a UDUNITS unit (``"GW h yr-1"`` -> ``"GWh/yr"``)."""
-    return LABELS.get(unit, unit)
+    unit = str(unit)
+    if unit in LABELS:
+        return LABELS[unit]
+    text = " ".join(unit.split())
+    for prefix in ("", "k", "M", "G", "T"):
+        text = text.replace(f"{prefix}W h", f"{prefix}Wh").replace(f"h {prefix}W", f"{prefix}Wh")
+    if text.endswith(" yr-1"):
+        text = text[: -len(" yr-1")] + "/yr"
+    return text
 
 
 def colours(scenarios) -> dict[str, str]:
@@ -53,10 +62,24 @@ def sel_for(ds: xr.Dataset, var: str, **kw) -> dict:
     return sel
 
 
+_LINES: dict = {}
+
+
+def clear_cache() -> None:
+    """Forget the lines computed so far (call when the dataset changes)."""
+    _LINES.clear()
+
+
 def line(ds: xr.Dataset, sel: dict) -> tuple[list[int], list[float | None]]:
-    s = data.series(ds, sel)
-    values = [None if not np.isfinite(v) else float(v) for v in np.asarray(s.values, dtype=float)]
-    return [int(y) for y in s["year"].values], values
+    """Years and values of a selection by year (``None`` where not finite); cached, as
+    the interactive and the static figure draw the same lines."""
+    key = (id(ds), json.dumps(sel, sort_keys=True, default=str))
+    if key not in _LINES:
+        s = data.series(ds, sel)
+        values = [None if not np.isfinite(v) else float(v) for v in np.asarray(s.values, dtype=float)]
+        _LINES[key] = ([int(y) for y in s["year"].values], values)
+    x, y = _LINES[key]
+    return list(x), list(y)
 
 
 def save(fig, path: Path) -> Path:
@@ -110,8 +133,10 @@ def panels_png(ds: xr.Dataset, rows: list[dict], columns: list[dict], title: str
     scenarios = [str(s) for s in ds["scenario"].values]
     colour = colours(scenarios)
     with cjk_rc():
-        fig, axes = plt.subplots(len(rows), len(columns), figsize=(3.4 * len(columns) + 0.6, 2.6 * len(rows) + 0.8),
-                                 squeeze=False, sharex=True, layout="constrained")
+        width, height = 3.4 * len(columns) + 0.6, 2.6 * len(rows) + 0.8
+        fig, axes = plt.subplots(len(rows), len(columns), figsize=(width, height), squeeze=False, sharex=True)
+        fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.55 / height, top=1 - 0.7 / height,
+                            wspace=0.45, hspace=0.35)
         for i, row in enumerate(rows):
             for j, column in enumerate(columns):
                 ax = axes[i][j]
@@ -258,7 +283,7 @@ def feedstock(ds: xr.Dataset, scenario: str, elements: list[str]):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"retired packs by destination ({scenario})",
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"packs at end of life by destination ({scenario})",
                                                          f"metal collected for recycling ({scenario})"], horizontal_spacing=0.1)
     for name, var, colour in FEED_STREAMS:
         if var not in ds:
@@ -291,7 +316,7 @@ def feedstock_png(ds: xr.Dataset, scenario: str, elements: list[str], path: Path
             cols.append(colour)
     if curves:
         a.stackplot(x, *curves, labels=names, colors=cols, alpha=0.8)
-    a.set_title(f"retired packs by destination ({scenario})", fontsize=10)
+    a.set_title(f"packs at end of life by destination ({scenario})", fontsize=10)
     a.set_ylabel("capacity [GWh/yr]")
     for k, element in enumerate(elements):
         x, y = line(ds, sel_for(ds, "metal_collected", scenario=scenario, element=element, unit="t yr-1"))
@@ -308,7 +333,7 @@ def feedstock_png(ds: xr.Dataset, scenario: str, elements: list[str], path: Path
 # --------------------------------------------------------------------------- regions
 
 
-def regions_bar(ds: xr.Dataset, names, scenario: str, sel_base: dict, unit_label: str, title: str):
+def regions_bar(ds: xr.Dataset, names, scenario: str, sel_base: dict, unit_label: str, title: str, axis: str = ""):
     """Horizontal bars: one number per region (``sel_base`` without the region)."""
     import plotly.graph_objects as go
 
@@ -320,11 +345,11 @@ def regions_bar(ds: xr.Dataset, names, scenario: str, sel_base: dict, unit_label
                            meta={"regions": [codes[i] for i in order], **data.meta({k: v for k, v in sel_base.items() if k != "region"})},
                            hovertemplate=f"%{{y}}: %{{x:,.4~r}} {unit_label}<extra></extra>"))
     fig.update_layout(title=dict(text=title, x=0.01), height=max(300, 60 + 22 * len(codes)), template="plotly_white",
-                      xaxis_title=f"[{unit_label}]", margin=dict(l=160, r=20, t=60, b=40), font=dict(size=11))
+                      xaxis_title=f"{axis} [{unit_label}]".strip(), margin=dict(l=160, r=20, t=60, b=40), font=dict(size=11))
     return fig
 
 
-def regions_png(ds: xr.Dataset, names, sel_base: dict, unit_label: str, title: str, path: Path) -> Path:
+def regions_png(ds: xr.Dataset, names, sel_base: dict, unit_label: str, title: str, path: Path, axis: str = "") -> Path:
     codes = [str(c) for c in names["code"]]
     values = np.array([data.evaluate(ds, {**sel_base, "region": code}) for code in codes])
     order = np.argsort(values)
@@ -333,7 +358,7 @@ def regions_png(ds: xr.Dataset, names, sel_base: dict, unit_label: str, title: s
         fig, ax = plt.subplots(figsize=(8, max(3.0, 0.28 * len(codes) + 1.2)), layout="constrained")
         ax.barh(range(len(codes)), values[order], color=PALETTE[0])
         ax.set_yticks(range(len(codes)), labels, fontsize=8)
-        ax.set_xlabel(f"[{unit_label}]")
+        ax.set_xlabel(f"{axis} [{unit_label}]".strip())
         ax.set_title(safe_text(title), fontsize=10)
         return save(fig, path)
 

@@ -170,7 +170,7 @@ def region_names(ds: xr.Dataset) -> pd.DataFrame:
         from ..io.gis import packaged_regions
 
         meta_table = packaged_regions()
-    except Exception:  # noqa: BLE001 - names are a nicety; codes always work
+    except Exception:
         meta_table = pd.DataFrame()
     if not meta_table.empty and "code" in meta_table.columns:
         meta_table = meta_table.assign(code=meta_table["code"].astype(str)).drop_duplicates("code").set_index("code")

@@ -73,18 +73,18 @@ def _intensity_candidates(results: xr.Dataset) -> list[Path]:
             continue
         try:
             path = config.resolve(name)
-        except Exception:  # noqa: BLE001 - no project root: no candidates
+        except Exception:
             continue
         if not path.exists():
             continue
         try:
             header = pd.read_csv(path, nrows=0).columns
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
         if {"chemistry", "element"} <= set(header) and "path" not in header:
             try:
                 read_rows(path, ("chemistry", "element"))
-            except Exception:  # noqa: BLE001 - not a value table
+            except Exception:
                 continue
             found.append(path)
     return found
@@ -123,7 +123,7 @@ def metal_intensity(results: xr.Dataset, intensity: xr.DataArray | Path | str | 
     chosen = []
     for scenario in ds["scenario"].values:
         wanted = target.sel(scenario=scenario)
-        for path, table in zip(candidates, tables):
+        for table in tables:
             computed = _metal(capacity.sel(scenario=scenario), table).sum("chemistry")
             common = [e for e in wanted["element"].values if e in computed["element"].values]
             if not common:

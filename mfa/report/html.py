@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 import logging
 import math
 import re
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import InputError
 from ..io import atomic_path
 from . import charts, data, feedstock, sankey
 from .fonts import CSS_FONT_STACK, cjk_font
@@ -57,7 +57,19 @@ FAN_VARIABLES = [
     ("metal_recovered", "t yr-1", "Metal recovered"),
     ("metal_in_use", "t", "Metal in use"),
     ("battery_capacity_demand", "GW h yr-1", "Battery capacity demand"),
+    ("carbon_reduction", "Mt yr-1", "Use-phase CO2 reduction"),
+    ("vehicle_stock", "1", "NEVs in use"),
 ]
+"""Variables drawn as fans: ``<name>_quantile`` (what ``mfa run --samples`` writes) or
+``<name>`` itself when it has the ``quantile`` dim."""
+
+
+def fan_variable(ds: xr.Dataset, name: str) -> str | None:
+    """The variable of ``ds`` that holds quantiles of ``name`` (``None`` if none does)."""
+    for candidate in (f"{name}_quantile", name):
+        if candidate in ds and data.QUANTILE in ds[candidate].dims:
+            return candidate
+    return None
 STREAM_METAL = {
     "retired": "metal_end_of_life",
     "from_second_use": "metal_second_use_retired",
@@ -171,7 +183,7 @@ def _resolve(name: str) -> Path | None:
 
     try:
         path = config.resolve(name)
-    except Exception:  # noqa: BLE001 - no project root: the file is reported missing
+    except Exception:
         return None
     return path if path.exists() else None
 
@@ -180,13 +192,13 @@ _GRADE = re.compile(r"(?:^|[\s(;,])([ABCD])(?=$|[\s,;:).])")
 
 
 def grade_of(comment: str) -> str:
-    """The grade (A-D) a scenario-file comment gives, ``D`` for a calibrated value, else ''."""
-    match = _GRADE.search(comment or "")
-    if match:
-        return match.group(1)
+    """The grade (A-D) a scenario-file comment gives: ``D`` for a calibrated value (as
+    ``inputs/README.md`` says; a grade named beside it is that of the band it stays in),
+    else the first grade letter standing alone; '' when there is none."""
     if "calibrated" in (comment or "").lower():
         return "D"
-    return ""
+    match = _GRADE.search(comment or "")
+    return match.group(1) if match else ""
 
 
 def _split_comment(line: str) -> tuple[str, str]:
@@ -291,13 +303,14 @@ def scenario_file_section(name: str) -> str:
 # --------------------------------------------------------------------------- mass balance
 
 
-def _balance_rows(ds: xr.Dataset) -> list[str]:
-    """Per process: the largest error the run logged and the one recomputed from the file."""
+def _balance_rows(ds: xr.Dataset) -> tuple[list[str], str]:
+    """Per process: the largest error the run logged and the one recomputed from the file;
+    and the process and unit of the largest logged error (text for a label)."""
     try:
         from ..balance import process_balance
         from ..model import PROCESSES
-    except Exception:  # noqa: BLE001
-        return []
+    except Exception:
+        return [], ""
     logged = {}
     for part in str(ds.attrs.get("balance_by_process", "")).split(";"):
         name, _, value = part.partition(":")
@@ -305,7 +318,7 @@ def _balance_rows(ds: xr.Dataset) -> list[str]:
             logged[name.strip()] = float(value)
         except ValueError:
             continue
-    rows = []
+    rows, worst_text, worst_logged = [], "", -1.0
     for name, process in PROCESSES.items():
         needed = [*process.inflows, *process.outflows, *([process.stock] if process.stock else [])]
         if not all(v in ds for v in needed):
@@ -317,13 +330,18 @@ def _balance_rows(ds: xr.Dataset) -> list[str]:
             worst = float(np.nanmax(values)) if values.size else 0.0
             where = balance.isel({d: int(i) for d, i in zip(balance.dims, np.unravel_index(int(np.nanargmax(values)), values.shape))})
             spot = ", ".join(f"{d} {where[d].values}" for d in balance.dims if d in where.coords)
-        except Exception:  # noqa: BLE001 - a report must not fail on a diagnostic
+        except Exception:
             worst, spot = float("nan"), ""
+        if not worst:
+            spot = ""
+        if logged.get(name, -1.0) > worst_logged:
+            worst_logged = logged[name]
+            worst_text = f" ({esc(name)}) [{esc(charts.label(unit))}]"
         logged_cell = (f'<td class="num" data-attr="balance_by_process" data-key="{esc(name)}" data-value="{logged[name]!r}">{fmt(logged[name])}</td>'
                        if name in logged else td("–"))
         rows.append(td(name) + td(charts.label(unit)) + logged_cell
                     + f'<td class="num" data-check="balance" data-process="{esc(name)}" data-value="{worst!r}">{fmt(worst)}</td>' + td(spot))
-    return rows
+    return rows, worst_text
 
 
 # --------------------------------------------------------------------------- the page
@@ -416,11 +434,13 @@ def _feedstock_cumulative_table(ds, scenario, elements, start) -> str:
     return table(["period", "stream", "capacity [GWh]"] + [f"{e} [t]" for e in elements], rows)
 
 
-def _feedstock_excerpt(table_df: pd.DataFrame, scenario: str, year: int, regions: int) -> str:
+def _feedstock_excerpt(table_df: pd.DataFrame, scenario: str, year: int, regions: int, quantile=None) -> str:
     region = "total" if regions > 1 else None
     part = table_df[(table_df["scenario"] == scenario) & (table_df["year"] == year)]
     if region:
         part = part[part["region"] == region]
+    if quantile is not None and data.QUANTILE in part.columns:
+        part = part[np.isclose(part[data.QUANTILE].astype(float), float(quantile))]
     value_columns = [c for c in table_df.columns if c.endswith("_per_yr")]
     key_columns = [c for c in table_df.columns if c not in value_columns]
     rows = []
@@ -485,7 +505,7 @@ table.data td.bad { color: #b91c1c; font-weight: 600; }
 table.small { font-size: 12.5px; }
 table.small td.note, table.small td.src { max-width: 420px; }
 td.key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; white-space: nowrap; }
-td.zh { font-size: 14.5px; }
+td.zh { font-size: 14.5px; white-space: nowrap; }
 figure.chart { margin: 10px 0 26px; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
 .plotly-figure { width: 100%%; }
 details { margin: 6px 0; }
@@ -545,17 +565,18 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     out_dir = Path(out_dir)
     nc = out_dir / "results.nc"
     if not nc.exists():
-        raise FileNotFoundError(f"{nc}: no results.nc in this folder (run `mfa run --out {out_dir}` first)")
+        raise InputError(nc, "results.nc", f"no results in this folder (run `mfa run --out {out_dir}` first)")
     ds = data.open_results(nc)
+    charts.clear_cache()
     calibration = pd.read_csv(out_dir / "calibration.csv") if (out_dir / "calibration.csv").exists() else None
     summary = pd.read_csv(out_dir / "summary.csv") if (out_dir / "summary.csv").exists() else None
     scenarios = [str(s) for s in ds["scenario"].values]
     scenario = scenarios[len(scenarios) // 2] if scenario is None else str(scenario)
     if scenario not in scenarios:
-        raise ValueError(f"scenario {scenario!r} is not in results.nc (scenarios: {', '.join(scenarios)})")
+        raise InputError(nc, "scenario", f"{scenario!r} is not in the results (scenarios: {', '.join(scenarios)})")
     years = [int(y) for y in ds["year"].values]
     if int(sankey_year) not in years:
-        raise ValueError(f"sankey year {sankey_year} is outside the results ({years[0]}-{years[-1]})")
+        raise InputError(nc, "sankey year", f"{sankey_year} is outside the results ({years[0]}-{years[-1]})")
     sankey_year = int(sankey_year)
     start, end = data.report_start(summary, ds), years[-1]
     elements = [q for q in sankey.quantities(ds) if q != sankey.CAPACITY]
@@ -582,7 +603,13 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
         where = f"region {r['name_en']} {r['name_zh']} ({r['code']})".replace("  ", " ")
     else:
         where = f"all {n_regions} regions summed" if n_regions else ""
-    qnote = f" With quantiles, tables and lines show the quantile {median:g} (median)." if median is not None else ""
+    on_main = [v for v in ("metal_demand", "battery_capacity_demand") if v in ds and data.QUANTILE in ds[v].dims]
+    if on_main:
+        qnote = f" With quantiles, tables and lines show the quantile {median:g} (median)."
+    elif median is not None:
+        qnote = " Tables and lines show the deterministic run; the fan charts show the Monte-Carlo quantiles."
+    else:
+        qnote = ""
     body = (f'<p class="note">Cumulative figures run from {start} to {end} (inclusive); {esc(where)}.{qnote}</p>'
             "<h3>Fleet, batteries and carbon</h3>" + _fleet_headline(ds, scenarios, start, end)
             + "<h3>Metals</h3>" + _metal_headline(ds, scenarios, elements, start, end, targets))
@@ -609,14 +636,28 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     # --- fans
     if data.has_quantiles(ds):
         body = ""
-        for var, unit, title in FAN_VARIABLES:
-            if var in ds and data.QUANTILE in ds[var].dims:
-                cols = columns if "element" in ds[var].dims else [{"title": ""}]
-                png = charts.fan_png(ds, var, unit, cols, title, plots / f"fan_{var}.png")
-                body += figs.block(charts.fan(ds, var, unit, cols, title), png)
+        for name, unit, title in FAN_VARIABLES:
+            var = fan_variable(ds, name)
+            if var is None:
+                continue
+            if "element" in ds[var].dims:
+                cols = columns
+            elif "bound" in ds[var].dims:
+                cols = [{"bound": str(b), "title": f"{b} bound"} for b in ds["bound"].values]
+            else:
+                cols = [{"title": ""}]
+            png = charts.fan_png(ds, var, unit, cols, title, plots / f"report_fan_{name}.png")
+            body += figs.block(charts.fan(ds, var, unit, cols, title), png)
         if not body:
             body = '<p class="note">results.nc has a quantile dim but none of the charted variables has it.</p>'
-        sections.append(("fans", "Uncertainty (fan charts)", body))
+        intro = ""
+        if "samples" in ds.attrs:
+            intro += f"Monte-Carlo run: {esc(ds.attrs['samples'])} samples ({esc(ds.attrs.get('sampling', ''))}, seed {esc(ds.attrs.get('seed', ''))}). "
+        intro += "Bands: 5–95 % and 25–75 % of the samples; line: the median; one colour per scenario. "
+        if n_regions > 1:
+            intro += ("With several regions the bands are sums of the regions' quantiles, which is wider than the "
+                      "quantiles of the sum unless the regions move together. ")
+        sections.append(("fans", "Uncertainty (fan charts)", f'<p class="note">{intro}</p>' + body))
 
     # --- sankey
     fig = sankey.figure(ds, scenario, sankey_year, quantile=median)
@@ -624,7 +665,8 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     body = (f'<p class="note">Flows of {sankey_year} in scenario <b>{esc(scenario)}</b>, {esc(where)}. Use the menu to switch between '
             "battery capacity (GWh/yr) and the metal of each element (t/yr); hover for values. "
             "“added to stock in use” is the part of the year's new batteries that stays in cars (new batteries − end of life); "
-            "packs “back from second use” enter the end-of-life sorting again.</p>"
+            "packs “back from second use” enter the end-of-life sorting again."
+            + (f" Each flow is its quantile {median:g} (medians need not balance)." if on_main else "") + "</p>"
             + figs.block(fig, png, "Sankey of one year's flows (interactive); the static PNG shows all quantities."))
     sections.append(("sankey", f"Flows of {sankey_year} (Sankey)", body))
 
@@ -646,8 +688,9 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     body += f"<h3>Cumulative feedstock, scenario {esc(scenario)}</h3>" + _feedstock_cumulative_table(ds, scenario, elements, start)
     if feed_table is not None:
         body += (f"<h3>feedstock.csv: the rows of {sankey_year}, scenario {esc(scenario)}"
-                 + (", all regions (region total)" if n_regions > 1 else "") + "</h3>"
-                 + _feedstock_excerpt(feed_table, scenario, sankey_year, n_regions))
+                 + (", all regions (region total)" if n_regions > 1 else "")
+                 + (f", quantile {median:g}" if median is not None else "") + "</h3>"
+                 + _feedstock_excerpt(feed_table, scenario, sankey_year, n_regions, median))
     else:
         body += f'<p class="warn">feedstock.csv not written: {esc(feed_error)}</p>'
     sections.append(("feedstock", "Feedstock outlook for recyclers", body))
@@ -657,8 +700,9 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     if n_regions > 1 and elements:
         base = charts.sel_for(ds, "metal_demand", scenario=scenario, element=elements[0], agg="sum", year_from=start, year_to=end, unit="t")
         title = f"Cumulative {elements[0]} demand {start}–{end} by region ({scenario})"
-        body += figs.block(charts.regions_bar(ds, names, scenario, base, "t", title),
-                           charts.regions_png(ds, names, base, "t", title, plots / f"regions_{scenario}.png"))
+        axis = f"{elements[0]} demand {start}–{end}"
+        body += figs.block(charts.regions_bar(ds, names, scenario, base, "t", title, axis),
+                           charts.regions_png(ds, names, base, "t", title, plots / f"regions_{scenario}.png", axis))
     body += _regions_table(ds, names, scenario, elements, start, end)
     if cjk_font() is None:
         body += '<p class="note">No CJK font is installed for matplotlib: the PNGs label regions by their English names.</p>'
@@ -669,13 +713,13 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
 
     # --- balance
     abs_err, rel_err = ds.attrs.get("max_abs_balance_error"), ds.attrs.get("max_rel_balance_error")
+    rows, worst = _balance_rows(ds)
     body = '<div class="kpi">'
-    for key, title, value in (("max_abs_balance_error", "largest absolute error (unit of the process)", abs_err),
+    for key, title, value in (("max_abs_balance_error", f"largest absolute error{worst}", abs_err),
                               ("max_rel_balance_error", "largest relative error [1]", rel_err)):
         if value is not None:
             body += f'<div>{title}<b data-attr="{key}" data-value="{float(value)!r}">{fmt(float(value))}</b></div>'
     body += "</div>"
-    rows = _balance_rows(ds)
     if rows:
         body += table(["process", "unit", "largest |error| logged by the run", "largest |error| in results.nc", "where (in results.nc)"], rows)
     sections.append(("balance", "Mass balance", '<p class="note">inflows − outflows − stock change of every process, per year.</p>' + body))
@@ -753,7 +797,7 @@ def _page(ds: xr.Dataset, scenario: str, sections, plotly_js: str) -> str:
     years = f"{int(ds['year'].min())}–{int(ds['year'].max())}"
     nav = "".join(f'<a href="#{sid}">{esc(re.sub("<[^>]+>", "", t))}</a>' for sid, t, _ in sections)
     content = "".join(f'<section id="{sid}"><h2>{t}</h2>{b}</section>' for sid, t, b in sections)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -229,7 +229,7 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
                     "Capacity in GWh/yr, metal in t/yr.\n"
                     "'added to stock in use' = new batteries - end of life;\n"
                     "'back from second use' re-enters the sorting.")
-            if quantile is not None:
+            if quantile is not None and any("quantile" in link["sel"] for q in names for link in links(ds, scenario, year, q, region, quantile)):
                 note += f"\nQuantile {quantile:g} of each flow (flows need not balance)."
             spare[0].text(0.0, 0.9, note, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)
         fig.suptitle(safe_text(title or f"Flows of {year}, scenario {scenario}"), fontsize=13)
