@@ -420,7 +420,7 @@ def _solve_shared(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, re
     out = {
         "inflow": inflow,
         "outflow": leaving @ inflow,
-        "early_retirement": np.zeros_like(inflow),  # calloc: costs nothing until written
+        "early_retirement": np.zeros(inflow.shape),  # calloc: costs nothing until written (zeros_like fills)
         "stock": np.concatenate([matrix[:n_known] @ inflow, target[n_known:]]) if n_known else target,
     }
     if by_cohort:
@@ -434,20 +434,6 @@ def _solve_shared(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, re
             if name != "stock":  # the prescribed stock stands
                 out[name][..., redo] = np.moveaxis(values, 0, -1)
     return {name: values.reshape(values.shape[:-1] + shape) for name, values in out.items()}, batch_dims
-
-
-def _triangular_solve(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, batch) -> np.ndarray:
-    """``sf @ i = stock`` for every series at once (one LAPACK call), after known years."""
-    n_years, n_known = sf.shape[0], known.shape[-1]
-    rhs = np.broadcast_to(stock, batch + (n_years,)).reshape(-1, n_years).T[n_known:]
-    inflow = np.zeros((n_years, rhs.shape[1]))
-    if n_known:
-        past = np.broadcast_to(known, batch + (n_known,)).reshape(-1, n_known).T
-        inflow[:n_known] = past
-        rhs = rhs - sf[n_known:, :n_known] @ past
-    if n_years > n_known:
-        inflow[n_known:] = solve_triangular(sf[n_known:, n_known:], rhs, lower=True, check_finite=False)
-    return inflow.T.reshape(batch + (n_years,))
 
 
 def _finish(ds: xr.Dataset, flow_unit, stock_unit) -> xr.Dataset:

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import dask
+import dask.array
 import numpy as np
 import xarray as xr
 from scipy import stats
@@ -129,6 +130,19 @@ def _run_chunk(scenarios, params, chunk: xr.DataArray, store: str | None, first_
     return None
 
 
+def _template(first: xr.Dataset, n: int, chunk: int) -> xr.Dataset:
+    """The store's layout for ``n`` samples, lazily (nothing of size ``n`` is held): chunks of
+    ``chunk`` samples and one region, so that quantiles read one region's chunks at a time."""
+    chunks = {"sample": chunk, "region": 1}
+    variables = {}
+    for name, da in first.data_vars.items():
+        shape = tuple(n if d == "sample" else size for d, size in da.sizes.items())
+        blocks = tuple(min(chunks.get(d, size), size) for d, size in zip(da.dims, shape))
+        variables[name] = (da.dims, dask.array.zeros(shape, dtype=da.dtype, chunks=blocks), da.attrs)
+    coords = {k: c for k, c in first.coords.items() if "sample" not in c.dims}
+    return xr.Dataset(variables, coords={**coords, "sample": np.arange(n)})
+
+
 def run_samples(
     scenarios: dict[str, config.Scenario], n: int, method: str = "sobol", seed: int = 0, chunk: int = 100, store: Path | None = None
 ) -> xr.Dataset:
@@ -145,9 +159,8 @@ def run_samples(
     store = str(store)
     params = parameters.build(scenarios)
     first = _run_chunk(scenarios, params, values.isel(sample=slice(0, min(chunk, n))), None, 0)
-    template = xr.concat([first.isel(sample=[0])] * n, "sample", data_vars="all").assign_coords(sample=np.arange(n))
     # Zarr format 2: a scratch store read back only by us, and its string coordinates are stable there.
-    template.chunk({"sample": chunk}).to_zarr(store, compute=False, mode="w", zarr_format=2, consolidated=True)
+    _template(first, n, chunk).to_zarr(store, compute=False, mode="w", zarr_format=2, consolidated=True)
     first.drop_vars([c for c in first.coords if "sample" not in first[c].dims]).to_zarr(
         store, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2
     )

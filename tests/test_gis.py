@@ -396,6 +396,9 @@ def test_mfa_run_with_boundaries_writes_polygons_and_the_geopackage(tmp_path):
     assert "31 matched" in result.output
     listing = ogrinfo(out / "gis.nc", "-so")
     assert "Feature Count: 31" in listing and "Polygon" in listing
+    with xr.open_dataset(out / "results.nc") as results:
+        names = results[["name_zh", "name_pinyin"]].sel(region=460000)
+        assert (str(names["name_zh"].values), str(names["name_pinyin"].values)) == ("海南省", "Hainan")
     import pyogrio
 
     info = pyogrio.read_info(out / "results.gpkg")

@@ -31,6 +31,18 @@ def test_seeded_runs_reproduce_exactly(scenarios):
     assert not first["metal_demand"].equals(other["metal_demand"])
 
 
+def test_the_sample_store_is_laid_out_without_holding_the_samples(scenarios):
+    """The store's template for a million samples is lazy: memory does not grow with N."""
+    first = uncertainty.run_samples(scenarios, 4, chunk=4).load()
+    template = uncertainty._template(first, 1_000_000, 100)
+    import dask.array
+
+    assert all(isinstance(v.data, dask.array.Array) for v in template.data_vars.values())
+    assert sum(v.nbytes for v in template.data_vars.values()) > 1e9  # what an eager template would hold
+    chunks = template["metal_demand"].chunksizes
+    assert chunks["sample"][0] == 100 and set(chunks["region"]) == {1}
+
+
 def test_quantiles_are_ordered_and_spread(scenarios):
     q = uncertainty.quantiles(uncertainty.run_samples(scenarios, 32, seed=1, chunk=16))
     li = q["metal_demand"].sel(element="Li").sum("year").squeeze(drop=True)

@@ -271,6 +271,16 @@ def _crs() -> xr.DataArray:
     })
 
 
+def name_coords(table: pd.DataFrame) -> dict[str, tuple]:
+    """The Chinese, pinyin and English names of :func:`region_table`'s regions, as
+    auxiliary coordinates along ``region`` (results.nc and gis.nc carry the same)."""
+    return {
+        "name_zh": ("region", table["name_zh"].to_numpy(dtype=str), {"long_name": "region name (Chinese)"}),
+        "name_pinyin": ("region", table["pinyin"].to_numpy(dtype=str), {"long_name": "region name (pinyin)"}),
+        "name_en": ("region", table["name_en"].to_numpy(dtype=str), {"long_name": "region name (English)"}),
+    }
+
+
 def gis_view(results: xr.Dataset, regions: pd.DataFrame, report_start: int = 2023) -> xr.Dataset:
     """The GIS view of ``results`` (pint-quantified, or with ``units`` attributes).
 
@@ -284,9 +294,7 @@ def gis_view(results: xr.Dataset, regions: pd.DataFrame, report_start: int = 202
         "region_code": ("region", table["code"].to_numpy(dtype="int32"), {
             "long_name": "region code (GB/T 2260)", "cf_role": "timeseries_id", "units": "1",
         }),
-        "name_zh": ("region", table["name_zh"].to_numpy(dtype=str), {"long_name": "region name (Chinese)"}),
-        "name_pinyin": ("region", table["pinyin"].to_numpy(dtype=str), {"long_name": "region name (pinyin)"}),
-        "name_en": ("region", table["name_en"].to_numpy(dtype=str), {"long_name": "region name (English)"}),
+        **name_coords(table),
         "lat": ("region", table["lat"].to_numpy(dtype="float64"), {
             "standard_name": "latitude", "long_name": "latitude of the region's representative point",
             "units": "degrees_north", "axis": "Y",

@@ -67,10 +67,12 @@ def encoding(ds: xr.Dataset) -> dict:
     return enc
 
 
-def write(results: xr.Dataset, path: Path, attrs: dict, extra: xr.Dataset | None = None) -> Path:
+def write(results: xr.Dataset, path: Path, attrs: dict, extra: xr.Dataset | None = None, coords: dict | None = None) -> Path:
     """Write ``results`` (pint-quantified) to ``path`` atomically, with ``extra`` variables
-    (plain numbers, units in ``attrs``) alongside."""
+    (plain numbers, units in ``attrs``) and auxiliary ``coords`` (e.g. region names) alongside."""
     ds = to_cf(results, attrs)
+    if coords:
+        ds = ds.assign_coords(coords)
     if extra is not None:
         ds = ds.merge(extra.assign_coords({k: ds[k] for k in ds.coords if k in extra.coords}), combine_attrs="override")
     with atomic_path(path) as tmp:

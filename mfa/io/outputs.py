@@ -73,8 +73,9 @@ def write_all(
         for name in extra.data_vars:
             extra[name].attrs["long_name"] = f"{results[name.removesuffix('_quantile')].attrs.get('long_name', name)}, quantiles over samples"
         attrs.update(samples=samples.attrs["samples"], sampling=samples.attrs["sampling"], seed=samples.attrs["seed"])
-    paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra)}
     meta = regions.metadata(first)
+    names = gis.name_coords(gis.region_table(results, meta))
+    paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra, names)}
     stamped = results.assign_attrs(attrs)
     gis_report = gis.write_gis(stamped, meta, out / "gis.nc", boundaries, first.years.report_start, code_field)
     paths["gis"] = Path(gis_report["path"])

@@ -166,6 +166,8 @@ def region_names(ds: xr.Dataset) -> pd.DataFrame:
     """One row per region of ``ds``: ``code``, ``name_en``, ``name_zh`` (empty when unknown)."""
     codes = [str(c) for c in np.asarray(ds["region"].values)] if "region" in ds.dims else []
     table = pd.DataFrame({"code": codes, "name_en": codes, "name_zh": [""] * len(codes)})
+    if "name_en" in ds.coords and "name_zh" in ds.coords:  # results.nc carries the names
+        return table.assign(name_en=[str(n) for n in ds["name_en"].values], name_zh=[str(n) for n in ds["name_zh"].values])
     try:
         from ..io.gis import packaged_regions
 
