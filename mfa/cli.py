@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .errors import InputError
@@ -69,6 +69,12 @@ def dask_client(workers: int | None, scheduler: str | None):
         yield client
 
 
+def _progress(counted: bool = True) -> Progress:
+    """Spinner, description, elapsed time; with ``counted`` a bar and "done/total" (steps, samples)."""
+    counts = (BarColumn(), MofNCompleteColumn()) if counted else ()
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), *counts, TimeElapsedColumn(), console=err_console, transient=True)
+
+
 SAMPLING_OPTIONS = [
     click.option("--samples", type=click.IntRange(min=1), default=None, help="Monte-Carlo draws of the uncertain parameters (scenario files' uncertainty:)."),
     click.option("--sampling", type=click.Choice(["sobol", "lhs"]), default="sobol", show_default=True, help="Quasi-random design of the draws."),
@@ -98,8 +104,8 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
     """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
-            task = progress.add_task("loading scenarios and inputs", total=5)
+        with _progress() as progress:
+            task = progress.add_task("loading scenarios and inputs", total=3 + bool(samples) + with_report)
             from . import config, model
             from .io import gis, outputs
 
@@ -113,9 +119,10 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
             if samples:
                 from . import uncertainty
 
-                progress.update(task, advance=1, description=f"{samples} Monte-Carlo samples ({sampling}, seed {seed})")
+                progress.update(task, advance=1, description="Monte-Carlo samples")
+                bar = progress.add_task(f"samples ({sampling}, seed {seed})", total=samples)
                 with dask_client(workers, scheduler):
-                    sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk)
+                    sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, on_samples=lambda k: progress.advance(bar, k))
             progress.update(task, advance=1, description=f"writing outputs to {out}")
             paths, cal, gis_report = outputs.write_all(results, params, scenarios, out, sampled, boundaries, code_field)
             if with_report:
@@ -163,7 +170,7 @@ def report(out: Path, sankey_year: int, scenario: str | None) -> None:
     """Write report.html (offline, self-contained) and the feedstock and secondary-supply tables from a run folder."""
     start = time.perf_counter()
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
+        with _progress(counted=False) as progress:
             progress.add_task(f"writing the report of {out}")
             from .report.html import write_report
 
@@ -193,16 +200,17 @@ def sensitivity(case, scenario_names, out, overrides, samples, output_names, see
     """Sobol first-order and total indices (SALib) of the uncertain parameters for chosen outputs."""
     start = time.perf_counter()
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
-            progress.add_task(f"Sobol analysis of {case}, N = {samples}")
+        with _progress() as progress:
             from . import config, uncertainty
             from .io import netcdf, tables
             from .report import plots
 
             scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
             outputs = list(output_names) or list(uncertainty.OUTPUTS)
+            runs = samples * (len(uncertainty.uncertain_names(scenarios)) + 2)
+            bar = progress.add_task(f"Sobol analysis of {case}, N = {samples}: model runs", total=runs)
             with dask_client(workers, scheduler):
-                indices = uncertainty.sensitivity(scenarios, samples, seed, chunk, outputs)
+                indices = uncertainty.sensitivity(scenarios, samples, seed, chunk, outputs, on_samples=lambda k: progress.advance(bar, k))
             folder = out / "sensitivity"
             table = indices.to_dataframe().reset_index()
             paths = {
@@ -236,7 +244,7 @@ def compare(case_a: str, case_b: str, scenario_names: tuple[str, ...], out: Path
     """Two cases side by side, and the part of their difference due to each group of assumptions."""
     start = time.perf_counter()
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as progress:
+        with _progress(counted=False) as progress:
             progress.add_task(f"running {case_a} and {case_b} with each group of assumptions switched")
             from . import compare as comparison
             from .io import netcdf, tables

@@ -130,6 +130,39 @@ def _run_chunk(scenarios, params, chunk: xr.DataArray, store: str | None, first_
     return None
 
 
+def _compute(tasks: list, on_chunk=None) -> list:
+    """Results of the delayed chunk ``tasks``, on the active dask.distributed client if
+    there is one, else dask's threads; ``on_chunk(i)`` is called as chunk ``i`` finishes
+    (the CLI's progress bar)."""
+    try:
+        from distributed import as_completed, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is not None:
+        futures = client.compute(tasks)
+        index = {future.key: i for i, future in enumerate(futures)}
+        for future in as_completed(futures):
+            future.result()  # a failed chunk raises here
+            if on_chunk:
+                on_chunk(index[future.key])
+        return client.gather(futures)
+    if on_chunk is None:
+        return list(dask.compute(*tasks))
+    from dask.callbacks import Callback
+
+    index = {task.key: i for i, task in enumerate(tasks)}
+
+    class Finished(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in index:
+                on_chunk(index[key])
+
+    with Finished():
+        return list(dask.compute(*tasks))
+
+
 def _template(first: xr.Dataset, n: int, chunk: int) -> xr.Dataset:
     """The store's layout for ``n`` samples, lazily (nothing of size ``n`` is held): chunks of
     ``chunk`` samples and one region, so that quantiles read one region's chunks at a time."""
@@ -144,10 +177,17 @@ def _template(first: xr.Dataset, n: int, chunk: int) -> xr.Dataset:
 
 
 def run_samples(
-    scenarios: dict[str, config.Scenario], n: int, method: str = "sobol", seed: int = 0, chunk: int = 100, store: Path | None = None
+    scenarios: dict[str, config.Scenario],
+    n: int,
+    method: str = "sobol",
+    seed: int = 0,
+    chunk: int = 100,
+    store: Path | None = None,
+    on_samples=None,
 ) -> xr.Dataset:
     """Headline outputs of ``n`` draws, dims ``sample`` + the outputs' dims, lazily read
-    from a Zarr store (``store``, else a temporary folder removed when Python exits)."""
+    from a Zarr store (``store``, else a temporary folder removed when Python exits).
+    ``on_samples(k)`` is called as each chunk of ``k`` samples is done."""
     if not uncertain_names(scenarios):
         raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter for --samples")
     points = None if n == 1 else unit_points(len(uncertain_names(scenarios)), n, method, seed)
@@ -159,17 +199,20 @@ def run_samples(
     store = str(store)
     params = parameters.build(scenarios)
     first = _run_chunk(scenarios, params, values.isel(sample=slice(0, min(chunk, n))), None, 0)
+    if on_samples:
+        on_samples(first.sizes["sample"])
     # Zarr format 2: a scratch store read back only by us, and its string coordinates are stable there.
     _template(first, n, chunk).to_zarr(store, compute=False, mode="w", zarr_format=2, consolidated=True)
     first.drop_vars([c for c in first.coords if "sample" not in first[c].dims]).to_zarr(
         store, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2
     )
+    starts = list(range(chunk, n, chunk))
     tasks = [
         dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), store, start)
-        for start in range(chunk, n, chunk)
+        for start in starts
     ]
     log.info("%d samples in %d chunks", n, len(tasks) + 1)
-    dask.compute(*tasks)
+    _compute(tasks, on_samples and (lambda i: on_samples(min(chunk, n - starts[i]))))
     ds = xr.open_zarr(store, zarr_format=2, consolidated=True)
     ds.attrs["samples_store"] = store
     ds.attrs.update(samples=n, sampling=method if n > 1 else "mode", seed=seed)
@@ -246,8 +289,11 @@ def sobol_indices(model_fn, names: list[str], n: int, seed: int = 0) -> xr.Datas
     return ds
 
 
-def sensitivity(scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int = 100, outputs=tuple(OUTPUTS)) -> xr.Dataset:
-    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``."""
+def sensitivity(
+    scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int = 100, outputs=tuple(OUTPUTS), on_samples=None
+) -> xr.Dataset:
+    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``;
+    ``on_samples(k)`` is called as each chunk of ``k`` model runs is done."""
     names = uncertain_names(scenarios)
     if not names:
         raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter")
@@ -260,11 +306,13 @@ def sensitivity(scenarios: dict[str, config.Scenario], n: int, seed: int = 0, ch
     def model_fn(points):
         values = draws(scenarios, points)
         reduce = lambda results: scalar_outputs(results, outputs)  # noqa: E731
+        starts = list(range(0, points.shape[0], chunk))
         tasks = [
             dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), None, start, reduce)
-            for start in range(0, points.shape[0], chunk)
+            for start in starts
         ]
-        return xr.concat(dask.compute(*tasks), "sample")
+        done = on_samples and (lambda i: on_samples(min(chunk, points.shape[0] - starts[i])))
+        return xr.concat(_compute(tasks, done), "sample")
 
     ds = sobol_indices(model_fn, names, n, seed)
     for name in outputs:

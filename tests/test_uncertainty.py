@@ -78,10 +78,13 @@ def test_sobol_indices_of_a_model_with_known_variance_shares():
 
 
 def test_two_worker_cluster_equals_in_process(scenarios):
-    local = uncertainty.run_samples(scenarios, 12, seed=5, chunk=4).load()
+    seen_local, seen_cluster = [], []
+    local = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_local.append).load()
     with dask_client(2, None):
-        distributed = uncertainty.run_samples(scenarios, 12, seed=5, chunk=4).load()
+        distributed = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_cluster.append).load()
     xr.testing.assert_identical(local.drop_attrs(), distributed.drop_attrs())
+    # the progress bar hears of every chunk once, on threads and on the cluster
+    assert sorted(seen_local) == sorted(seen_cluster) == [2, 4, 4]
 
 
 def test_bad_distribution_is_a_clear_error(tmp_path):
