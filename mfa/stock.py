@@ -83,6 +83,8 @@ def survival_matrix(
     coordinates); zero above the diagonal (cohorts not yet born). Dimensionless.
     """
     years = np.asarray(years)
+    if set(lifetime.dims) <= {"cohort"}:
+        return _survival_matrix_2d(lifetime, years, discretisation)
     lifetime = lifetime.sel_cohorts(years)
     year = xr.DataArray(years, dims="year", coords={"year": years})
     cohort = xr.DataArray(years, dims="cohort", coords={"cohort": years})
@@ -94,11 +96,33 @@ def survival_matrix(
     return sf.transpose(..., "year", "cohort")
 
 
+def _survival_matrix_2d(lifetime: Lifetime, years: np.ndarray, discretisation: Discretisation) -> xr.DataArray:
+    """:func:`survival_matrix` of a lifetime that varies at most by cohort, in numpy: the
+    same formulas (the distribution's own ``_survival``) on plain arrays, without
+    xarray's alignment on a 2-D matrix that is rebuilt for every model."""
+    plain = object.__new__(type(lifetime))  # the distribution's maths on numpy parameters
+    for name, p in lifetime.sel_cohorts(years).params.items():
+        object.__setattr__(plain, name, p.values[None, :] if "cohort" in p.dims else p.values)
+    elapsed = (years[:, None] - years[None, :]).astype(float)
+    sf = np.zeros(elapsed.shape)
+    for point, weight in zip(*discretisation.points_and_weights()):
+        age = elapsed + 1.0 - point
+        sf += weight * np.where(age < 0, 1.0, type(lifetime)._survival(plain, age))
+    sf[elapsed < 0] = 0.0
+    return xr.DataArray(sf, dims=("year", "cohort"), coords={"year": years, "cohort": years})
+
+
 def outflow_matrix(sf: xr.DataArray) -> xr.DataArray:
     """``P[year, cohort]``: share of each cohort leaving in each year, from ``sf``.
 
     ``sf[t-1, c] - sf[t, c]`` below the diagonal, ``1 - sf[c, c]`` on it.
     """
+    if sf.dims == ("year", "cohort"):  # the common 2-D case, in numpy
+        values = sf.values
+        present = np.zeros_like(values)
+        present[1:] = values[:-1]
+        np.fill_diagonal(present, 1.0)
+        return sf.copy(data=present - values)
     return _present_at_start(sf) - sf
 
 

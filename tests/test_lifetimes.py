@@ -272,3 +272,29 @@ def test_param_in_a_non_time_unit_is_rejected():
 def test_weibull_shape_with_time_units_is_rejected():
     with pytest.raises((ValueError, TypeError)):
         lifetimes.Weibull(shape=ureg.Quantity(2.0, "yr"), scale=10.0)
+
+
+@pytest.mark.parametrize("discretisation", [dict(), dict(inflow_at="middle"), dict(inflow_at="start"), dict(n_pts_per_interval=4)])
+@pytest.mark.parametrize("kind", ["Fixed", "Normal", "FoldedNormal", "LogNormal", "Weibull"])
+def test_two_dim_survival_matrix_equals_the_general_one(kind, discretisation):
+    """The numpy path for lifetimes that vary at most by cohort gives what the xarray path
+    (taken as soon as a parameter has another dim, here a region of one) gives."""
+    from mfa.stock import Discretisation, outflow_matrix, survival_matrix
+
+    years = np.arange(2000, 2031)
+    cohort = xr.DataArray(np.linspace(4.0, 12.0, years.size), dims="cohort", coords={"cohort": years})
+    params = {
+        "Fixed": {"mean": cohort.round()},
+        "Normal": {"mean": cohort, "sd": 3.0},
+        "FoldedNormal": {"mean": cohort, "sd": 4.0},
+        "LogNormal": {"mean": cohort, "sd": 2.5},
+        "Weibull": {"shape": 2.2, "scale": cohort},
+    }[kind]
+    lifetime = getattr(lifetimes, kind)(**params)
+    widened = getattr(lifetimes, kind)(**{k: xr.DataArray(v).expand_dims(region=[1]) for k, v in params.items()})
+    disc = Discretisation(**discretisation)
+    fast = survival_matrix(lifetime, years, disc)
+    general = survival_matrix(widened, years, disc).squeeze("region", drop=True)
+    assert fast.dims == ("year", "cohort")
+    np.testing.assert_allclose(fast.values, general.values, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(outflow_matrix(fast).values, outflow_matrix(general.expand_dims(region=[1])).squeeze("region").values, rtol=1e-14, atol=1e-15)
