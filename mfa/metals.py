@@ -46,4 +46,5 @@ def run(p: xr.Dataset, batteries: xr.Dataset) -> xr.Dataset:
     out["metal_recovered"] = out["metal_collected"] * p["recovery_efficiency"]
     out["metal_process_loss"] = out["metal_collected"] - out["metal_recovered"]
     out["metal_lost"] = out["metal_uncollected"] + out["metal_process_loss"]
+    out["metal_intensity"] = intensity  # in the results, so that readers can split any battery flow by chemistry
     return out

@@ -20,6 +20,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "battery_second_use_retired": ("capacity leaving second use", "Packs retired from stationary storage."),
     "battery_collected": ("capacity collected for recycling", "Packs reaching a formal recycler (direct and after second use)."),
     "battery_uncollected": ("capacity not collected", "Packs that reach no formal recycler (lost)."),
+    "metal_intensity": ("metal content of battery capacity", "Metal per kWh of pack capacity, by chemistry and element (inputs/metal_intensity.csv); metal flows by chemistry are battery flows times this."),
     "metal_demand": ("metal demand", "Metal in new-car and replacement packs, by element."),
     "metal_demand_by_chemistry": ("metal demand by chemistry", "Metal in new-car and replacement packs, by element and chemistry."),
     "metal_in_use": ("metal in cars in use", "Metal in the packs of cars in use at the end of the year."),

@@ -54,8 +54,9 @@ def synthetic_provinces(results: xr.Dataset, codes: list[int]) -> xr.Dataset:
         return results
     one = results.isel(region=[0])
     with xr.set_options(keep_attrs=True):
-        parts = [(one * (0.25 + i / 20)).assign_coords(region=[code]) for i, code in enumerate(codes)]
-    out = xr.concat(parts, "region")
+        parts = [one.map(lambda v, f=0.25 + i / 20: v * f if "region" in v.dims else v).assign_coords(region=[code])
+                 for i, code in enumerate(codes)]
+    out = xr.concat(parts, "region", data_vars="minimal")
     out.attrs = dict(results.attrs)
     return out
 

@@ -62,7 +62,7 @@ def two_regions(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` plus region 110000 (Beijing), half of the first region; the names come
     from the packaged province table (the file's own name coordinates are dropped)."""
     ds = ds.drop_vars([c for c in ("name_zh", "name_pinyin", "name_en") if c in ds.coords])
-    second = (ds * 0.5).assign_coords(region=[110000])
+    second = ds.map(lambda v: v * 0.5 if "region" in v.dims else v).assign_coords(region=[110000])
     for name in ds.data_vars:
         second[name].attrs = ds[name].attrs
     both = xr.concat([ds, second], dim="region", data_vars="minimal", coords="minimal", combine_attrs="override")

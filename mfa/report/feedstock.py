@@ -3,9 +3,9 @@
 :func:`feedstock_table` gives, by scenario, region, year and chemistry, the capacity of
 packs leaving cars (kWh/yr) and the Li, Ni, Co, Mn they contain (t/yr), and where they go:
 second use, collection for recycling, or lost. ``results.nc`` carries metal flows by
-element only; metal by chemistry is capacity (kWh, by chemistry) x metal intensity
-(kg/kWh, the run's ``metal_intensity`` table), exactly as ``mfa.metals`` computes the
-totals, which :func:`feedstock_table` checks.
+element; metal by chemistry is capacity (kWh, by chemistry) x the run's
+``metal_intensity`` (kg/kWh, also in ``results.nc``), with ``mfa.metals.content``, the
+function that computes the totals.
 
 Streams (the sorting process of ``mfa.model.PROCESSES``; per year
 ``retired + from_second_use = to_second_use + collected + lost``):
@@ -62,83 +62,14 @@ def metal_column(element: str, per_year: bool = True) -> str:
 # --------------------------------------------------------------------------- intensity
 
 
-def _intensity_candidates(results: xr.Dataset) -> list[Path]:
-    from .. import config
-    from ..inputs import read_rows
-
-    found = []
-    for name in str(results.attrs.get("input_files", "")).split(","):
-        name = name.strip()
-        if not name:
-            continue
-        try:
-            path = config.resolve(name)
-        except Exception:
-            continue
-        if not path.exists():
-            continue
-        try:
-            header = pd.read_csv(path, nrows=0).columns
-        except Exception:
-            continue
-        if {"chemistry", "element"} <= set(header) and "path" not in header:
-            try:
-                read_rows(path, ("chemistry", "element"))
-            except Exception:
-                continue
-            found.append(path)
-    return found
-
-
-def _read_intensity(path: Path) -> xr.DataArray:
-    from ..inputs import read_table
-    from ..units import plain
-
-    return plain(read_table(path, ("chemistry", "element"), "kg/kWh"), "kg/kWh")
-
-
-def metal_intensity(results: xr.Dataset, intensity: xr.DataArray | Path | str | None = None) -> xr.DataArray:
-    """Metal per kWh (kg/kWh, plain numbers) by ``chemistry``, ``element`` (and
-    ``scenario`` when scenarios use different tables).
-
-    Without ``intensity``, the metal-intensity table among the run's ``input_files`` that
-    reproduces ``metal_end_of_life`` of each scenario is used; none doing so is an error.
-    """
+def metal_intensity(results: xr.Dataset) -> xr.DataArray:
+    """The run's metal per kWh (``metal_intensity`` of ``results.nc``), in kg/kWh, plain
+    numbers, by ``scenario``, ``chemistry``, ``element``."""
     ds = data.plain_dataset(results)
-    if isinstance(intensity, xr.DataArray):
-        from ..units import is_quantified
-
-        return intensity.pint.to("kg/kWh").pint.dequantify() if is_quantified(intensity) else intensity
-    candidates = [Path(intensity)] if intensity is not None else _intensity_candidates(ds)
-    if not candidates:
-        raise ValueError("no metal-intensity table (chemistry, element, kg/kWh) among the run's input_files")
-    tables = [_read_intensity(p) for p in candidates]
-    if "metal_end_of_life" not in ds or "battery_end_of_life" not in ds:
-        return tables[0]
-    capacity = _capacity(ds, "battery_end_of_life")
-    target = xr.DataArray(
-        data.convert(ds["metal_end_of_life"].values, data.units_of(ds, "metal_end_of_life"), METAL_UNIT),
-        coords=ds["metal_end_of_life"].coords, dims=ds["metal_end_of_life"].dims,
-    )
-    chosen = []
-    for scenario in ds["scenario"].values:
-        wanted = target.sel(scenario=scenario)
-        for table in tables:
-            computed = _metal(capacity.sel(scenario=scenario), table).sum("chemistry")
-            common = [e for e in wanted["element"].values if e in computed["element"].values]
-            if not common:
-                continue
-            a, b = computed.sel(element=common), wanted.sel(element=common)
-            if np.allclose(a.transpose(*b.dims).values, b.values, rtol=1e-6, atol=1e-9 * float(abs(b).max() + 1)):
-                chosen.append(table)
-                break
-        else:
-            raise ValueError(
-                f"no metal-intensity table among {[str(p) for p in candidates]} reproduces metal_end_of_life of scenario {scenario!r}"
-            )
-    if all(t is chosen[0] for t in chosen):
-        return chosen[0]
-    return xr.concat(chosen, dim=xr.DataArray(ds["scenario"].values, dims="scenario"), join="outer", fill_value=0.0)
+    if "metal_intensity" not in ds:
+        raise ValueError("results.nc has no metal_intensity variable (written by `mfa run`): run the model again")
+    da = ds["metal_intensity"]
+    return da.copy(data=data.convert(da.values, data.units_of(ds, "metal_intensity"), "kg kW-1 h-1"))
 
 
 def _capacity(ds: xr.Dataset, var: str) -> xr.DataArray:
@@ -151,19 +82,22 @@ def _capacity(ds: xr.Dataset, var: str) -> xr.DataArray:
 
 
 def _metal(capacity: xr.DataArray, intensity: xr.DataArray) -> xr.DataArray:
-    """t/yr of each element in ``capacity`` (kWh/yr by chemistry)."""
-    chemistries = [c for c in capacity["chemistry"].values]
-    table = intensity.reindex(chemistry=chemistries, fill_value=0.0).fillna(0.0)
-    return capacity * table / 1000.0
+    """t/yr of each element in ``capacity`` (kWh/yr by chemistry), as
+    :func:`mfa.metals.content` computes it, chemistry kept."""
+    from ..metals import content
+    from ..units import ureg
+
+    kwh = capacity.pint.quantify("kWh/yr", unit_registry=ureg)
+    return content(kwh, intensity.pint.quantify("kg/kWh", unit_registry=ureg), keep_chemistry=True).pint.dequantify()
 
 
 # --------------------------------------------------------------------------- feedstock
 
 
-def feedstock_dataset(results: xr.Dataset, intensity=None) -> xr.Dataset:
+def feedstock_dataset(results: xr.Dataset) -> xr.Dataset:
     """Capacity (kWh/yr) and metal (t/yr, by element) of every stream by chemistry."""
     ds = data.plain_dataset(results)
-    table = metal_intensity(ds, intensity)
+    table = metal_intensity(ds)
     streams = [s for s, var in STREAMS.items() if var in ds]
     capacity = xr.concat([_capacity(ds, STREAMS[s]) for s in streams], dim=xr.DataArray(streams, dims="stream"))
     metal = _metal(capacity, table)
@@ -172,7 +106,7 @@ def feedstock_dataset(results: xr.Dataset, intensity=None) -> xr.Dataset:
     return xr.Dataset({"capacity": capacity, "metal": metal.sel(element=elements)})
 
 
-def feedstock_table(results: xr.Dataset, intensity=None, drop_unused: bool = True) -> pd.DataFrame:
+def feedstock_table(results: xr.Dataset, drop_unused: bool = True) -> pd.DataFrame:
     """By scenario, region (plus ``total`` rows with several regions), year, chemistry and
     stream: ``capacity_kWh_per_yr`` and ``<element>_t_per_yr`` for Li, Ni, Co, Mn.
 
@@ -180,7 +114,7 @@ def feedstock_table(results: xr.Dataset, intensity=None, drop_unused: bool = Tru
     Chemistries with no capacity in any row are left out (``drop_unused``). With a
     ``quantile`` dim each quantile is a row (the metal of a quantile of capacity).
     """
-    fs = feedstock_dataset(results, intensity)
+    fs = feedstock_dataset(results)
     capacity, metal = fs["capacity"], fs["metal"]
     if drop_unused:
         used = [c for c in capacity["chemistry"].values if float(np.abs(capacity.sel(chemistry=c)).max()) > 0]
@@ -311,12 +245,12 @@ def _write(df: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
-def write_tables(results: xr.Dataset, out_dir: Path, start: int | None = None, intensity=None) -> dict[str, Path]:
+def write_tables(results: xr.Dataset, out_dir: Path, start: int | None = None) -> dict[str, Path]:
     """``feedstock.csv``, ``feedstock_cumulative.csv``, ``secondary_supply.csv`` and
     ``secondary_supply_targets.csv`` in ``out_dir``."""
     out_dir = Path(out_dir)
     start = int(results["year"].min()) if start is None else int(start)
-    table = feedstock_table(results, intensity)
+    table = feedstock_table(results)
     supply = secondary_supply(results)
     return {
         "feedstock": _write(table, out_dir / "feedstock.csv"),
