@@ -130,6 +130,18 @@ def _run_chunk(scenarios, params, chunk: xr.DataArray, store: str | None, first_
     return None
 
 
+def _run_chunks(scenarios, params, values: xr.DataArray, starts, chunk: int, store: str | None, reduce, on_samples=None) -> list:
+    """:func:`_run_chunk` for the chunks of ``values`` beginning at ``starts``, as dask
+    tasks (:func:`_compute`); ``on_samples(k)`` as each chunk of ``k`` samples is done."""
+    starts = list(starts)
+    tasks = [
+        dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), store, start, reduce)
+        for start in starts
+    ]
+    n = values.sizes["sample"]
+    return _compute(tasks, on_samples and (lambda i: on_samples(min(chunk, n - starts[i]))))
+
+
 def _compute(tasks: list, on_chunk=None) -> list:
     """Results of the delayed chunk ``tasks``, on the active dask.distributed client if
     there is one, else dask's threads; ``on_chunk(i)`` is called as chunk ``i`` finishes
@@ -206,13 +218,8 @@ def run_samples(
     first.drop_vars([c for c in first.coords if "sample" not in first[c].dims]).to_zarr(
         store, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2
     )
-    starts = list(range(chunk, n, chunk))
-    tasks = [
-        dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), store, start)
-        for start in starts
-    ]
-    log.info("%d samples in %d chunks", n, len(tasks) + 1)
-    _compute(tasks, on_samples and (lambda i: on_samples(min(chunk, n - starts[i]))))
+    log.info("%d samples in %d chunks", n, math.ceil(n / chunk))
+    _run_chunks(scenarios, params, values, range(chunk, n, chunk), chunk, store, headline, on_samples)
     ds = xr.open_zarr(store, zarr_format=2, consolidated=True)
     ds.attrs["samples_store"] = store
     ds.attrs.update(samples=n, sampling=method if n > 1 else "mode", seed=seed)
@@ -306,13 +313,7 @@ def sensitivity(
     def model_fn(points):
         values = draws(scenarios, points)
         reduce = lambda results: scalar_outputs(results, outputs)  # noqa: E731
-        starts = list(range(0, points.shape[0], chunk))
-        tasks = [
-            dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), None, start, reduce)
-            for start in starts
-        ]
-        done = on_samples and (lambda i: on_samples(min(chunk, points.shape[0] - starts[i])))
-        return xr.concat(_compute(tasks, done), "sample")
+        return xr.concat(_run_chunks(scenarios, params, values, range(0, points.shape[0], chunk), chunk, None, reduce, on_samples), "sample")
 
     ds = sobol_indices(model_fn, names, n, seed)
     for name in outputs:

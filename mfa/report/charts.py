@@ -9,6 +9,7 @@ Regions are summed (``region = "all"``); with a ``quantile`` dim, lines are medi
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 import matplotlib
@@ -62,23 +63,23 @@ def sel_for(ds: xr.Dataset, var: str, **kw) -> dict:
     return sel
 
 
-_LINES: dict = {}
-
-
-def clear_cache() -> None:
-    """Forget the lines computed so far (call when the dataset changes)."""
-    _LINES.clear()
+_LINES: dict[int, dict[str, tuple]] = {}
+"""Lines drawn so far, per live dataset (by ``id``; an entry goes when its dataset does)."""
 
 
 def line(ds: xr.Dataset, sel: dict) -> tuple[list[int], list[float | None]]:
     """Years and values of a selection by year (``None`` where not finite); cached, as
     the interactive and the static figure draw the same lines."""
-    key = (id(ds), json.dumps(sel, sort_keys=True, default=str))
-    if key not in _LINES:
+    if id(ds) not in _LINES:
+        _LINES[id(ds)] = {}
+        weakref.finalize(ds, _LINES.pop, id(ds), None)  # an id is reused once its dataset is gone
+    lines = _LINES[id(ds)]
+    key = json.dumps(sel, sort_keys=True, default=str)
+    if key not in lines:
         s = data.series(ds, sel)
         values = [None if not np.isfinite(v) else float(v) for v in np.asarray(s.values, dtype=float)]
-        _LINES[key] = ([int(y) for y in s["year"].values], values)
-    x, y = _LINES[key]
+        lines[key] = ([int(y) for y in s["year"].values], values)
+    x, y = lines[key]
     return list(x), list(y)
 
 

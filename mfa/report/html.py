@@ -567,7 +567,6 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     if not nc.exists():
         raise InputError(nc, "results.nc", f"no results in this folder (run `mfa run --out {out_dir}` first)")
     ds = data.open_results(nc)
-    charts.clear_cache()
     calibration = pd.read_csv(out_dir / "calibration.csv") if (out_dir / "calibration.csv").exists() else None
     summary = pd.read_csv(out_dir / "summary.csv") if (out_dir / "summary.csv").exists() else None
     scenarios = [str(s) for s in ds["scenario"].values]
