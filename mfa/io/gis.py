@@ -540,12 +540,10 @@ def read_boundaries(path: Path, codes: list[int], code_field: str | None = None)
     return out, report
 
 
-def check_boundaries(path: Path, code_field: str | None = None) -> dict:
+def check_boundaries(path: Path, code_field: str | None = None) -> None:
     """Read ``path`` as :func:`write_gis` will, before a run: an :class:`InputError` for a
-    missing file, no code field, non-polygons or a CRS that cannot be reprojected.
-    Returns the code field, CRS and the codes found."""
-    _, report = read_boundaries(path, [], code_field)
-    return {k: report[k] for k in ("boundaries", "code_field", "crs", "reprojected")} | {"codes": report["unknown_codes"]}
+    missing file, no code field, non-polygons or a CRS that cannot be reprojected."""
+    read_boundaries(Path(path), [], code_field)
 
 
 # --------------------------------------------------------------------------- writing

@@ -70,6 +70,8 @@ def fan_variable(ds: xr.Dataset, name: str) -> str | None:
         if candidate in ds and data.QUANTILE in ds[candidate].dims:
             return candidate
     return None
+
+
 STREAM_METAL = {
     "retired": "metal_end_of_life",
     "from_second_use": "metal_second_use_retired",

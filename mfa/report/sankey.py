@@ -193,8 +193,9 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
         fig, axes = plt.subplots(nrows, ncols, figsize=(8.6 * ncols, 3.9 * nrows), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
+        by_quantity = {q: links(ds, scenario, year, q, region, quantile) for q in names}
         for ax, q in zip(axes.flat, names):
-            ls = [link for link in links(ds, scenario, year, q, region, quantile) if link["value"] > 0]
+            ls = [link for link in by_quantity[q] if link["value"] > 0]
             unit_label = unit_of(q)[1]
             ax.set_title(f"{label_of(q)} [{unit_label}]", fontsize=11)
             if not ls:
@@ -229,7 +230,7 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
                     "Capacity in GWh/yr, metal in t/yr.\n"
                     "'added to stock in use' = new batteries - end of life;\n"
                     "'back from second use' re-enters the sorting.")
-            if quantile is not None and any("quantile" in link["sel"] for q in names for link in links(ds, scenario, year, q, region, quantile)):
+            if quantile is not None and any("quantile" in link["sel"] for ls in by_quantity.values() for link in ls):
                 note += f"\nQuantile {quantile:g} of each flow (flows need not balance)."
             spare[0].text(0.0, 0.9, note, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)
         fig.suptitle(safe_text(title or f"Flows of {year}, scenario {scenario}"), fontsize=13)
