@@ -1,13 +1,13 @@
-"""Mass balance: inflow - outflow = change in stock, for any process and every year.
+"""Mass balance: inflow - outflow = change in stock, for every process and every year.
 
 Works on plain or pint-quantified DataArrays with a ``year`` dim; the stock before the
-first year is zero unless given.
+first year is zero unless given. Which flows enter and leave a process comes from the
+declared system (:mod:`mfa.definition`); nothing here keeps a list of its own.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -15,20 +15,6 @@ import xarray as xr
 from .units import is_quantified, ureg
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Process:
-    """Which variables of a results dataset enter, leave and accumulate in one process."""
-
-    inflows: tuple[str, ...]
-    """Names of the flows into the process (per year)."""
-    outflows: tuple[str, ...]
-    """Names of the flows out of the process (per year)."""
-    stock: str | None = None
-    """Name of the process's stock (end of year), or None for a process without one."""
-    sum_over: tuple[str, ...] = field(default=())
-    """Dims to sum over before balancing (e.g. ``chemistry`` when a flow splits by it)."""
 
 
 def stock_change(stock: xr.DataArray, initial=0.0) -> xr.DataArray:
@@ -46,50 +32,53 @@ def stock_change(stock: xr.DataArray, initial=0.0) -> xr.DataArray:
     return stock.copy(data=data * stock.data.units if quantified else data)
 
 
-def _largest(da: xr.DataArray) -> float:
-    """Largest absolute value (two passes, no temporary array)."""
-    values = da.data.magnitude if is_quantified(da) else da.values
-    return float(max(np.nanmax(values), -np.nanmin(values))) if values.size else 0.0
+def largest(da: xr.DataArray) -> float:
+    """Largest absolute value; NaN when any value is NaN (a hole is never hidden)."""
+    values = da.data.magnitude if is_quantified(da) else np.asarray(da.values)
+    if not values.size:
+        return 0.0
+    return float(max(np.max(values), -np.min(values)))
 
 
 def max_errors(balance: xr.DataArray, reference: xr.Dataset | xr.DataArray) -> dict[str, float]:
     """Largest absolute balance error, and that error relative to the largest value in
-    ``reference`` (the stocks and flows that were balanced)."""
-    abs_error = _largest(balance)
+    ``reference`` (the stocks and flows that were balanced). NaN anywhere gives NaN."""
+    abs_error = largest(balance)
     refs = reference.data_vars.values() if isinstance(reference, xr.Dataset) else [reference]
-    scale = max((_largest(r) for r in refs), default=0.0)
+    scale = max((largest(r) for r in refs), default=0.0)
     return {
         "max_abs_balance_error": abs_error,
         "max_rel_balance_error": abs_error / scale if scale > 0 else abs_error,
     }
 
 
-def process_balance(ds: xr.Dataset, process: Process) -> xr.DataArray:
-    """``sum(inflows) - sum(outflows) - stock change`` of one process, per year.
+def process_balance(ds: xr.Dataset, system, process: str, quantity: str) -> xr.DataArray:
+    """``sum(inflows) - sum(outflows) - stock change`` of ``process`` for the flows of
+    ``quantity``, per year, in the quantity's flow unit (plain numbers).
 
-    With pint units, the stock change (a stock) is divided by one year to compare with flows.
+    ``system`` is a :class:`mfa.definition.System`.
     """
+    flow_unit = f"{system.quantities[quantity].unit}/yr"
 
     def total(names):
-        arrays = [ds[n].sum([d for d in process.sum_over if d in ds[n].dims]) for n in names]
+        arrays = [_plain(ds[n], flow_unit) for n in names]
         return sum(arrays[1:], arrays[0]) if arrays else 0.0
 
-    result = total(process.inflows) - total(process.outflows)
-    if process.stock is not None:
-        change = stock_change(total([process.stock]))
-        result = result - (change / ureg.Quantity(1, "yr") if is_quantified(change) else change)
+    result = total(system.inflows(process, quantity)) - total(system.outflows(process, quantity))
+    stock = system.stock(process, quantity)
+    if stock is not None:
+        change = stock_change(ds[stock])
+        result = result - _plain(change / ureg.Quantity(1, "yr") if is_quantified(change) else change, flow_unit)
     return result
 
 
-def check(ds: xr.Dataset, processes: dict[str, Process]) -> xr.Dataset:
-    """Balance of every process: a dataset with one variable per process, and the largest
-    absolute and relative errors over all of them in ``attrs``."""
-    balances = xr.Dataset({name: process_balance(ds, p) for name, p in processes.items()})
-    worst = {"max_abs_balance_error": 0.0, "max_rel_balance_error": 0.0}
-    for name, p in processes.items():
-        names = [*p.inflows, *p.outflows, *([p.stock] if p.stock else [])]
-        errors = max_errors(balances[name], ds[names])
-        log.debug("balance of %s: %s", name, errors)
-        worst = {k: max(worst[k], errors[k]) for k in worst}
-    balances.attrs.update(worst)
-    return balances
+def _plain(da: xr.DataArray, unit: str) -> xr.DataArray:
+    if not is_quantified(da):
+        return da
+    return da.copy(data=da.data.to(unit).magnitude)
+
+
+def involved(system, process: str, quantity: str) -> list[str]:
+    """The variables one balance adds up."""
+    stock = system.stock(process, quantity)
+    return [*system.inflows(process, quantity), *system.outflows(process, quantity), *([stock] if stock else [])]

@@ -39,12 +39,13 @@ def replacement_matrix(p: xr.Dataset) -> xr.DataArray:
     return (vehicle_alive * pack_fails).where(young, 0.0)
 
 
-def run(p: xr.Dataset, fleet: xr.Dataset) -> xr.Dataset:
-    """Battery capacity flows and stock by ``scenario``, ``year``, ``chemistry`` (all powertrains)."""
+def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
+    """Battery capacity flows and stock by ``scenario``, ``region``, ``year``,
+    ``chemistry`` (all powertrains), from the vehicle sales in ``results``."""
     # Packs live in cars whatever the powertrain: summing powertrains before the lifetime
     # convolution is exact (the maths is linear) and halves every array after it.
     capacity_sold = (
-        (fleet["vehicle_sales"].rename(year="cohort") * p["battery_capacity"]).sum("powertrain")
+        (results["vehicle_sales"].rename(year="cohort") * p["battery_capacity"]).sum("powertrain")
         * p["chemistry_share"]
     ).pint.to("kWh/yr")
     in_cars = stock.inflow_driven(capacity_sold.rename(cohort="year"), vehicle_lifetime(p))
@@ -55,6 +56,7 @@ def run(p: xr.Dataset, fleet: xr.Dataset) -> xr.Dataset:
             "battery_replacement": replaced,
             "battery_capacity_demand": in_cars["inflow"] + replaced,
             "battery_capacity_in_use": in_cars["stock"],
+            "battery_end_of_life": in_cars["outflow"] + replaced,
             "battery_retired_with_vehicle": in_cars["outflow"],
             "battery_retired_failed": replaced,
         }

@@ -23,9 +23,10 @@ def per_vehicle(p: xr.Dataset) -> xr.DataArray:
     return ((petrol_car - project) * p["annual_mileage"] / ureg.Quantity(1, "vehicle")).pint.to("t/yr/vehicle")
 
 
-def run(p: xr.Dataset, fleet: xr.Dataset, metals: xr.Dataset) -> xr.Dataset:
-    reduction = (fleet["vehicle_stock"] * per_vehicle(p)).sum("powertrain")
-    avoided = (metals["metal_recovered"] * p["primary_emission_factor"] * p["recycling_emission_saving_share"]).sum("element")
+def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
+    """Use-phase CO2 reduction (by ``bound``) and avoided primary-material CO2, t/yr."""
+    reduction = (results["vehicle_stock"] * per_vehicle(p)).sum("powertrain")
+    avoided = (results["metal_recovered"] * p["primary_emission_factor"] * p["recycling_emission_saving_share"]).sum("element")
     return xr.Dataset(
         {
             "carbon_reduction": reduction.pint.to("t/yr"),

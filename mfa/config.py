@@ -310,6 +310,8 @@ class Scenario(_Strict):
     """Uncertain parameters by name (the variables of :mod:`mfa.parameters`), for ``--samples``."""
     _files: list[Path] = PrivateAttr(default_factory=list)
     """The scenario files this scenario was read from, base first."""
+    _overrides: list[str] = PrivateAttr(default_factory=list)
+    """The ``--set KEY=VALUE`` overrides applied last."""
 
     @model_validator(mode="after")
     def _some_region(self):
@@ -407,7 +409,10 @@ def scenario_data(case: str, names: list[str] | None = None, overrides: list[str
 
 def load_scenarios(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, Scenario]:
     """The validated scenarios of ``case`` (all, or ``names``), with overrides applied."""
-    return {name: validate(data, files) for name, (data, files) in scenario_data(case, names, overrides).items()}
+    scenarios = {name: validate(data, files) for name, (data, files) in scenario_data(case, names, overrides).items()}
+    for scenario in scenarios.values():
+        scenario._overrides = list(overrides)
+    return scenarios
 
 
 def validate(data: dict, files: list[Path]) -> Scenario:

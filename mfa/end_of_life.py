@@ -18,9 +18,10 @@ from . import stock
 from .lifetimes import Normal
 
 
-def run(p: xr.Dataset, batteries: xr.Dataset) -> xr.Dataset:
-    """Battery capacity through end of life, by ``scenario``, ``year``, ``chemistry``."""
-    retired = batteries["battery_retired_with_vehicle"] + batteries["battery_retired_failed"]
+def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
+    """Battery capacity from retirement to collection, by ``scenario``, ``region``,
+    ``year``, ``chemistry``, from the packs leaving vehicles in ``results``."""
+    retired = results["battery_end_of_life"]
     to_second_use = retired * p["second_use_share"]
     direct = retired - to_second_use
     second_use = stock.inflow_driven(to_second_use, Normal(p["second_use_mean"], p["second_use_sd"]))
@@ -30,7 +31,6 @@ def run(p: xr.Dataset, batteries: xr.Dataset) -> xr.Dataset:
     uncollected = direct * (1 - collection) + leaving_second_use * (1 - p["second_use_collection_rate"])
     return xr.Dataset(
         {
-            "battery_end_of_life": retired,
             "battery_to_second_use": to_second_use,
             "battery_in_second_use": second_use["stock"],
             "battery_second_use_retired": leaving_second_use,

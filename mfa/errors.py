@@ -15,3 +15,9 @@ class InputError(ValueError):
         self.file, self.field, self.expected = str(file) if file else None, field, expected
         where = f"{self.file}: " if self.file else ""
         super().__init__(f"{where}{field}: {expected}")
+
+
+class InvariantError(InputError):
+    """A value the model used or produced breaks a rule every run must keep (finite,
+    non-negative, a share in [0, 1], balanced): which parameter or flow, where, and what
+    was expected. Raised before any output is written; the CLI exits with code 2."""

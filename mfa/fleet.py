@@ -41,12 +41,11 @@ def anchored_logistic(start: xr.DataArray, saturation, rate, years: xr.DataArray
     return saturation / (1 + (saturation / start - 1) * np.exp(-rate * (years - t0)))
 
 
-def run(p: xr.Dataset, history_end: int) -> xr.Dataset:
-    """Vehicle stock, sales and retirement by ``scenario``, ``year``, ``powertrain``.
-
-    Adds ``nev_stock_projection`` (the prescribed stock), ``population``, ``cars_per_1000``
-    and ``nev_share`` for the years after the history.
-    """
+def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
+    """Vehicle stock, sales and retirement by ``scenario``, ``region``, ``year``,
+    ``powertrain``, with ``nev_stock_projection`` (the prescribed stock) and ``population``.
+    The history ends at ``p.attrs["history_end"]``."""
+    history_end = int(p.attrs["history_end"])
     lifetime = vehicle_lifetime(p)
     years = p["year"]
     history_years = years.sel(year=slice(None, history_end))
@@ -81,7 +80,5 @@ def run(p: xr.Dataset, history_end: int) -> xr.Dataset:
             "vehicle_retired": by_powertrain["outflow"],
             "nev_stock_projection": projection,
             "population": people,
-            "cars_per_1000": cars_per_1000.where(years > history_end).pint.quantify("1", unit_registry=ureg),
-            "nev_share": nev_share.where(years > history_end).pint.quantify("1", unit_registry=ureg),
         }
     )

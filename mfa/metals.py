@@ -1,8 +1,10 @@
-"""Metal flows: every battery flow times the metal content of its chemistry.
+"""Material flows: every battery flow times the material content of its chemistry, and
+recycling.
 
-Flows are linear in capacity, so each battery-capacity variable (kWh, by chemistry)
-becomes a metal variable (t, by element) with one product and a sum over chemistry.
-Adding an element is a row of ``inputs/metal_intensity.csv``.
+Flows are linear in capacity, so each capacity variable (kWh, by chemistry) that the
+system definition gives a material twin (``content_of``) becomes a material variable
+(t, by element) with one product and a sum over chemistry. Adding an element is rows of
+``inputs/metal_intensity.csv`` and ``inputs/recovery_efficiency.csv``.
 """
 
 from __future__ import annotations
@@ -11,21 +13,9 @@ import xarray as xr
 
 from .units import is_rate, plain, ureg
 
-# battery variable -> metal variable, for stocks (t) and flows (t/yr)
-METAL_OF = {
-    "battery_capacity_demand": "metal_demand",
-    "battery_capacity_in_use": "metal_in_use",
-    "battery_end_of_life": "metal_end_of_life",
-    "battery_to_second_use": "metal_second_use",
-    "battery_in_second_use": "metal_in_second_use",
-    "battery_second_use_retired": "metal_second_use_retired",
-    "battery_collected": "metal_collected",
-    "battery_uncollected": "metal_uncollected",
-}
-
 
 def content(capacity: xr.DataArray, intensity: xr.DataArray, keep_chemistry: bool = False) -> xr.DataArray:
-    """Metal in ``capacity`` (kWh or kWh/yr, by chemistry) in t or t/yr, by element.
+    """Material in ``capacity`` (kWh or kWh/yr, by chemistry) in t or t/yr, by element.
 
     Summing over chemistry is one contraction (einsum): no chemistry x element array.
     """
@@ -37,14 +27,20 @@ def content(capacity: xr.DataArray, intensity: xr.DataArray, keep_chemistry: boo
     return metal.pint.quantify(unit, unit_registry=ureg)
 
 
-def run(p: xr.Dataset, batteries: xr.Dataset) -> xr.Dataset:
-    """Metal stocks and flows by ``scenario``, ``year``, ``element``, from battery capacity
-    by ``chemistry`` (summed over any other dim first); recovery by process efficiency."""
+def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
+    """The material twin of every capacity variable, by ``element``; material demand by
+    chemistry; and the intensity itself (in the results, so that readers can split any
+    battery flow by chemistry)."""
     intensity = p["metal_intensity"]
-    out = xr.Dataset({metal: content(batteries[b], intensity) for b, metal in METAL_OF.items()})
-    out["metal_demand_by_chemistry"] = content(batteries["battery_capacity_demand"], intensity, keep_chemistry=True)
-    out["metal_recovered"] = out["metal_collected"] * p["recovery_efficiency"]
-    out["metal_process_loss"] = out["metal_collected"] - out["metal_recovered"]
-    out["metal_lost"] = out["metal_uncollected"] + out["metal_process_loss"]
-    out["metal_intensity"] = intensity  # in the results, so that readers can split any battery flow by chemistry
+    out = xr.Dataset({metal: content(results[capacity], intensity) for metal, capacity in system.content_pairs().items()})
+    out["metal_demand_by_chemistry"] = content(results["battery_capacity_demand"], intensity, keep_chemistry=True)
+    out["metal_intensity"] = intensity
     return out
+
+
+def recycle(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
+    """Recovered material and process loss of the material entering recycling (whatever
+    the system routes there), by ``element``, at the year's process efficiency."""
+    incoming = sum(results[n] for n in system.inflows("recycling", "metal"))
+    recovered = incoming * p["recovery_efficiency"]
+    return xr.Dataset({"metal_recovered": recovered, "metal_process_loss": incoming - recovered})

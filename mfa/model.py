@@ -1,5 +1,6 @@
-"""Runs the chain fleet -> batteries -> end of life -> metals -> carbon for a set of
-scenarios, and checks the mass balance of every process. Nothing else."""
+"""Runs the declared system (:mod:`mfa.definition`) for a set of scenarios: builds the
+parameters, checks them, walks the steps in order, adds up the totals, and checks every
+invariant on what came out. Nothing else."""
 
 from __future__ import annotations
 
@@ -9,30 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import xarray as xr
 
-from . import balance, batteries, carbon, config, end_of_life, fleet, metals, parameters
-from .balance import Process
+from . import config, definition, invariants, parameters
 from .errors import InputError
-from .variables import VARIABLES
 
 log = logging.getLogger(__name__)
-
-PROCESSES: dict[str, Process] = {
-    "vehicles_in_use": Process(("vehicle_sales",), ("vehicle_retired",), "vehicle_stock"),
-    "batteries_in_use": Process(
-        ("battery_capacity_demand",), ("battery_retired_with_vehicle", "battery_retired_failed"), "battery_capacity_in_use"
-    ),
-    "battery_sorting": Process(
-        ("battery_end_of_life", "battery_second_use_retired"),
-        ("battery_to_second_use", "battery_collected", "battery_uncollected"),
-    ),
-    "battery_second_use": Process(("battery_to_second_use",), ("battery_second_use_retired",), "battery_in_second_use"),
-    "metal_in_use": Process(("metal_demand",), ("metal_end_of_life",), "metal_in_use"),
-    "metal_sorting": Process(
-        ("metal_end_of_life", "metal_second_use_retired"), ("metal_second_use", "metal_collected", "metal_uncollected")
-    ),
-    "metal_second_use": Process(("metal_second_use",), ("metal_second_use_retired",), "metal_in_second_use"),
-    "recycling": Process(("metal_collected",), ("metal_recovered", "metal_process_loss")),
-}
 
 
 def package_version() -> str:
@@ -42,52 +23,77 @@ def package_version() -> str:
         return "unknown"
 
 
-def run(scenarios: dict[str, config.Scenario], draws: xr.DataArray | None = None, params: xr.Dataset | None = None) -> xr.Dataset:
+def run(
+    scenarios: dict[str, config.Scenario],
+    draws: xr.DataArray | None = None,
+    params: xr.Dataset | None = None,
+    system: definition.System | None = None,
+) -> tuple[xr.Dataset, xr.Dataset]:
     """See :func:`_run`. With dask imported, xarray asks every pint array whether it is a
     dask collection; pint answers through an AttributeError whose message prints the whole
     array (pint/facets/numpy/quantity.py), which cost seconds per run on large arrays.
     Short print options make that message cheap; nothing is printed."""
     with np.printoptions(threshold=8, edgeitems=1):
-        return _run(scenarios, draws, params)
+        return _run(scenarios, draws, params, system or definition.load())
 
 
-def _run(scenarios: dict[str, config.Scenario], draws: xr.DataArray | None, params: xr.Dataset | None) -> xr.Dataset:
-    """Results of every scenario, pint-quantified, dims ``scenario``, ``region``, ``year``
-    and ``powertrain``, ``chemistry``, ``element``, ``bound`` where they apply.
+def _run(scenarios, draws, params, system: definition.System) -> tuple[xr.Dataset, xr.Dataset]:
+    """Results of every scenario and the parameters used.
 
-    ``attrs`` carry the largest mass-balance errors over all processes. With ``draws``
+    Results: one pint-quantified variable per declared variable, dims ``scenario``,
+    ``region``, ``year`` and its quantity's (``powertrain``, ``chemistry``, ``element``)
+    or its own (``bound``); ``attrs`` carry the largest balance errors. With ``draws``
     (``scenario``, ``sample``, ``parameter``; see :mod:`mfa.uncertainty`) the parameters
     and every result gain a ``sample`` dim. ``params``: the scenarios' parameters when
     already built (:func:`mfa.parameters.build`), as Monte-Carlo chunks reuse them.
     """
     first = next(iter(scenarios.values()))
-    for name, cfg in scenarios.items():
+    for cfg in scenarios.values():
         if cfg.years != first.years or cfg.regions != first.regions or cfg.province_table != first.province_table:
             raise InputError(cfg.source, "years", "the same years and regions in every scenario of a case")
     p = parameters.build(scenarios) if params is None else params
     if draws is not None:
         p = parameters.perturb(p, draws, scenarios)
-    log.info("parameters built for %d scenarios", len(scenarios))
-    vehicles = fleet.run(p, first.years.history_end)
-    packs = batteries.run(p, vehicles)
-    eol = end_of_life.run(p, packs)
-    battery_flows = xr.merge([packs, eol])
-    metal = metals.run(p, battery_flows)
-    emissions = carbon.run(p, vehicles, metal)
-    results = xr.merge([vehicles, battery_flows, metal, emissions])
-    results = results.transpose(*[d for d in ("sample", "scenario", "region", "year") if d in results.dims], ...)
-    for name, (long_name, description) in VARIABLES.items():
-        if name in results:
-            results[name].attrs.update(long_name=long_name, description=description)
-    balances = balance.check(results, PROCESSES)
-    results.attrs.update(balances.attrs)
-    results.attrs["balance_by_process"] = "; ".join(
-        f"{name}: {float(abs(balances[name].pint.magnitude if hasattr(balances[name].data, 'units') else balances[name]).max()):.3g}"
-        for name in PROCESSES
-    )
+    invariants.check_parameters(p, parameters.RANGES, parameters.OBSERVED)
+    log.info("parameters built and checked for %d scenarios", len(scenarios))
+
+    results = xr.Dataset()
+    for step in system.steps:
+        out = system.step_function(step)(p, results, system)
+        results = results.merge(_conform(out, step, system))
+        for name in system.of_kind("total"):
+            if system.variables[name].step == step:
+                results[name] = sum(results[n] for n in system.variables[name].sum_of)
+    results = results.transpose(*[d for d in ("sample", *definition.BASE_DIMS) if d in results.dims], ...)
+    for name, var in system.variables.items():
+        results[name].attrs.update(long_name=var.long_name, description=var.description)
+
+    errors = invariants.check_results(results, system)
     results.attrs.update(
+        max_abs_balance_error=max(e["max_abs_balance_error"] for e in errors.values()),
+        max_rel_balance_error=max(e["max_rel_balance_error"] for e in errors.values()),
+        balance_by_process="; ".join(f"{k}: {e['max_abs_balance_error']:.3g}" for k, e in errors.items()),
         case=first.case.name,
         package_version=package_version(),
     )
+    if "clipped_draws" in p.attrs:
+        results.attrs["clipped_draws"] = p.attrs["clipped_draws"]
     log.info("largest mass-balance error %.3g (relative %.3g)", results.attrs["max_abs_balance_error"], results.attrs["max_rel_balance_error"])
     return results, p
+
+
+def _conform(out: xr.Dataset, step: str, system: definition.System) -> xr.Dataset:
+    """``out`` with exactly the variables ``step`` declares (totals aside), each in its
+    declared unit and with its declared dims; anything else is a definition error."""
+    declared = [n for n in system.step_variables(step) if system.variables[n].kind != "total"]
+    missing, extra = sorted(set(declared) - set(out.data_vars)), sorted(set(out.data_vars) - set(declared))
+    if missing or extra:
+        raise ValueError(f"step {step!r} of the system definition: missing {missing}, undeclared {extra}")
+    conformed = {}
+    for name in declared:
+        da = out[name].pint.to(system.unit(name))
+        wanted = set(system.dims_of(name))
+        if set(da.dims) - {"sample"} != wanted:
+            raise ValueError(f"step {step!r}: {name} has dims {da.dims}, the definition says {sorted(wanted)}")
+        conformed[name] = da
+    return xr.Dataset(conformed)

@@ -23,6 +23,64 @@ log = logging.getLogger(__name__)
 
 POWERTRAINS = ["BEV", "PHEV"]
 
+RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(
+        ("passenger_share", "powertrain_share", "chemistry_share", "second_use_share", "second_use_collection_rate",
+         "collection_rate", "recovery_efficiency", "phev_electric_share", "recycling_emission_saving_share",
+         "nev_share_saturation"),
+        (0.0, 1.0),
+    ),
+    **dict.fromkeys(
+        ("vehicle_lifetime_shape", "vehicle_lifetime_scale", "battery_lifetime_shape", "battery_lifetime_scale", "second_use_sd"),
+        (np.finfo(float).tiny, np.inf),
+    ),
+    "population_growth": (-1.0, np.inf),
+}
+"""Allowed range of each parameter whose range is not ``[0, inf)``: shares and rates in
+[0, 1], lifetime shapes and scales > 0 (:func:`mfa.invariants.check_parameters`)."""
+
+OBSERVED = ("official_nev_stock", "population_observed")
+"""Observations by year and region: empty (NaN) where nothing was observed."""
+
+SETTINGS: dict[str, str] = {
+    "passenger_registrations": "regions.history_file | province_table.file",
+    "official_nev_stock": "regions.history_file",
+    "population_observed": "regions.population_file | province_table.file",
+    "cars_per_1000_observed": "regions.cars_per_1000_observed | province_table.cars_per_1000_observed",
+    "population_growth": "fleet.population_growth",
+    "passenger_share": "fleet.passenger_share",
+    "cars_per_1000_saturation": "fleet.cars_per_1000.saturation",
+    "cars_per_1000_rate": "fleet.cars_per_1000.rate",
+    "nev_share_saturation": "fleet.nev_share.saturation",
+    "nev_share_rate": "fleet.nev_share.rate",
+    "powertrain_share": "fleet.bev_share_of_sales",
+    "vehicle_lifetime_shape": "fleet.lifetime.shape",
+    "vehicle_lifetime_scale": "fleet.lifetime",
+    "battery_capacity": "batteries.capacity_file",
+    "chemistry_share": "batteries.chemistry_file",
+    "metal_intensity": "batteries.intensity_file",
+    "battery_lifetime_shape": "batteries.lifetime.shape",
+    "battery_lifetime_scale": "batteries.lifetime",
+    "replacement_max_vehicle_age": "batteries.replacement_max_vehicle_age",
+    "second_use_share": "end_of_life.second_use_share",
+    "second_use_mean": "end_of_life.second_use_lifetime.mean",
+    "second_use_sd": "end_of_life.second_use_lifetime.sd",
+    "second_use_collection_rate": "end_of_life.second_use_collection_rate",
+    "collection_rate": "end_of_life.collection_rate",
+    "recovery_efficiency": "end_of_life.efficiency_file",
+    "petrol_emission_factor": "carbon.file",
+    "ice_consumption": "carbon.file",
+    "bev_consumption": "carbon.file",
+    "phev_electric_share": "carbon.phev_electric_share | carbon.file",
+    "phev_fuel_consumption": "carbon.file",
+    "annual_mileage": "carbon.annual_mileage | carbon.file",
+    "grid_factor": "carbon.grid_file",
+    "primary_emission_factor": "carbon.file",
+    "recycling_emission_saving_share": "carbon.file",
+}
+"""The scenario setting (or the setting naming the input file) each parameter comes
+from, for provenance and error messages; ``|`` separates alternatives."""
+
 
 def _series(value, unit: str, years) -> xr.DataArray:
     """A config number or ``{year: number}`` as a quantified DataArray over ``years``."""
@@ -148,7 +206,11 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     missing_chem = sorted(set(chemistries) - set(intensity["chemistry"].values))
     if missing_chem:
         raise InputError(bat.intensity_file, "chemistry", f"metal content for every chemistry in use; missing {missing_chem}")
-    p["metal_intensity"] = intensity.sel(chemistry=chemistries).fillna(0.0)
+    _require_complete(intensity, bat.intensity_file, "element", "chemistry")
+    # elements in the order the file gives them (Li, Ni, Co, Mn first), not alphabetical
+    elements = list(dict.fromkeys(read_rows(_table_file(source, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"))["element"]))
+    intensity = intensity.sel(element=elements)
+    p["metal_intensity"] = intensity.sel(chemistry=chemistries)
     p["battery_lifetime_shape"] = ureg.Quantity(bat.lifetime.shape, "1")
     p["battery_lifetime_scale"] = _weibull_scale(bat.lifetime, years, chemistries)
     p["replacement_max_vehicle_age"] = ureg.Quantity(bat.replacement_max_vehicle_age, "yr")
@@ -164,12 +226,16 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["collection_rate"] = _series(eol.collection_rate, "1", years)
     efficiency_file = _table_file(source, "end_of_life.efficiency_file", eol.efficiency_file)
     efficiency = read_table(efficiency_file, ("process", "element"), "1")
+    _require_complete(efficiency, eol.efficiency_file, "element", "process")
+    missing = sorted(set(intensity["element"].values) - set(efficiency["element"].values))
+    if missing:
+        raise InputError(eol.efficiency_file, "element", f"a recovery efficiency for every element of {bat.intensity_file}; missing {missing}")
     unknown = sorted(set(eol.recycling_process.values()) - set(efficiency["process"].values))
     if unknown:
         raise InputError(source, "end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
     starts = sorted(eol.recycling_process)
     in_use = [eol.recycling_process[max([s for s in starts if s <= yr], default=starts[0])] for yr in years]
-    p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process")
+    p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process").sel(element=intensity["element"].values)
 
     # carbon
     carbon_file = _table_file(source, "carbon.file", carbon.file)
@@ -195,9 +261,23 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
         raise InputError(source, "carbon.grid_paths", f"one or more paths of {carbon.grid_file}; unknown {unknown}")
     factors = interpolate_years(grid.sel(path=carbon.grid_paths), years)
     p["grid_factor"] = xr.concat([factors.max("path"), factors.min("path")], dim=xr.DataArray(["lower", "upper"], dims="bound"))
-    p["primary_emission_factor"] = _carbon_by_element(carbon_file, "kg/kg")
+    factors = _carbon_by_element(carbon_file, "kg/kg")
+    missing = sorted(set(intensity["element"].values) - set(factors["element"].values))
+    if missing:
+        raise InputError(carbon_file, "parameter", f"a primary_emission_factor_<element> row for every element of {bat.intensity_file}; missing {missing}")
+    p["primary_emission_factor"] = factors.sel(element=intensity["element"].values)
     p["recycling_emission_saving_share"] = _carbon_scalar(carbon_file, "recycling_emission_saving_share", "1")
     return p
+
+
+def _require_complete(table: xr.DataArray, file: str, dim: str, along: str) -> None:
+    """Every ``dim`` x ``along`` combination of a long table given (a gap is an input
+    error naming the missing keys, never a NaN that flows on)."""
+    holes = table.pint.dequantify().isnull()
+    if bool(holes.any()):
+        where = holes.where(holes, drop=True)
+        pairs = [f"{along} {a}, {dim} {d}" for a in where[along].values for d in where[dim].values if bool(holes.sel({along: a, dim: d}))]
+        raise InputError(file, "value", f"a row for every {along} and {dim}; missing {pairs[:5]}")
 
 
 def _carbon_rows(path: Path, name: str):
@@ -231,12 +311,22 @@ def _carbon_by_element(path: Path, unit: str) -> xr.DataArray:
 
 
 def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
-    """Parameters of every scenario, stacked along ``scenario``."""
+    """Parameters of every scenario, stacked along ``scenario``; each variable's
+    ``attrs`` name its setting and, per scenario, the file it came from
+    (:mod:`mfa.provenance`)."""
+    from . import provenance
+
     per = {}
     for name, cfg in scenarios.items():
         per[name] = scenario_parameters(cfg, cfg.source).pint.dequantify()
-    stacked = _stack(per)
-    return stacked.pint.quantify(unit_registry=ureg)
+    stacked = _stack(per).pint.quantify(unit_registry=ureg)
+    for name in stacked.data_vars:
+        setting = SETTINGS.get(name, "")
+        stacked[name].attrs["setting"] = setting
+        for scenario, cfg in scenarios.items():
+            stacked[name].attrs[f"file_{scenario}"] = provenance.origin(cfg, setting)
+    stacked.attrs["history_end"] = next(iter(scenarios.values())).years.history_end
+    return stacked
 
 
 def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scenario]) -> xr.Dataset:

@@ -36,19 +36,13 @@ from .units import dequantify
 log = logging.getLogger(__name__)
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "vehicle_stock": ("powertrain",),
-    "vehicle_sales": ("powertrain",),
-    "battery_capacity_demand": ("chemistry",),
-    "metal_demand": (),
-    "metal_in_use": (),
-    "metal_end_of_life": (),
-    "metal_second_use": (),
-    "metal_recovered": (),
-    "metal_lost": (),
-    "carbon_reduction": (),
-}
-"""Outputs kept for every sample, and the dims summed out of them first."""
+def headline_outputs() -> dict[str, tuple[str, ...]]:
+    """Outputs kept for every sample (the declared system's headline variables), and the
+    dims summed out of them first (powertrain, chemistry: element and bound stay)."""
+    from . import definition
+
+    system = definition.load()
+    return {n: tuple(d for d in system.dims_of(n) if d in ("powertrain", "chemistry")) for n in system.headline}
 
 
 def frozen(spec: config.Distribution):
@@ -116,7 +110,7 @@ def draws(scenarios: dict[str, config.Scenario], points: np.ndarray | None, n: i
 
 def headline(results: xr.Dataset) -> xr.Dataset:
     """The outputs kept per sample, plain numbers with UDUNITS units."""
-    out = xr.Dataset({name: results[name].sum(list(dims)) for name, dims in HEADLINE.items()})
+    out = xr.Dataset({name: results[name].sum(list(dims)) for name, dims in headline_outputs().items()})
     return dequantify(out)
 
 

@@ -361,7 +361,7 @@ def test_geopackage_has_one_row_per_region_year_scenario_element_variable(writte
     info = pyogrio.read_info(paths["gpkg"], layer="results")
     metal = geopackage.metal_variables(provinces)
     assert {"metal_demand", "metal_in_use", "metal_end_of_life", "metal_recovered", "metal_lost"} <= set(metal)
-    others = [v for v in geopackage.OTHER_VARIABLES if v in provinces]
+    others = [v for v in geopackage.other_variables() if v in provinces]
     per_key = 31 * provinces.sizes["year"] * provinces.sizes["scenario"]
     expected = per_key * (len(metal) * provinces.sizes["element"] + len(others) + provinces.sizes["bound"] - 1)
     assert info["features"] == expected

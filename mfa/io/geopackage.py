@@ -18,7 +18,7 @@ geometry   Point     the region's representative point, WGS 84
 =========  ========  =================================================================
 
 Metal variables are every variable of ``results`` with dims (scenario, region, year,
-element); :data:`OTHER_VARIABLES` are summed over powertrain and chemistry, and a
+element); :func:`other_variables` are summed over powertrain and chemistry, and a
 remaining detail dimension (``bound``) is written into the variable name.
 """
 
@@ -36,10 +36,14 @@ from . import atomic_path
 from .gis import region_table
 
 LAYER = "results"
-OTHER_VARIABLES = (
-    "vehicle_stock", "vehicle_sales", "vehicle_retired", "battery_capacity_demand",
-    "battery_capacity_in_use", "battery_end_of_life", "carbon_reduction", "avoided_metal_emissions",
-)
+def other_variables() -> list[str]:
+    """The declared system's summary variables that are not by element."""
+    from .. import definition
+
+    system = definition.load()
+    return [n for n in system.summary if "element" not in system.dims_of(n)]
+
+
 SUMMED_DIMS = ("powertrain", "chemistry")
 KEY_DIMS = ("scenario", "region", "year")
 
@@ -53,7 +57,7 @@ def metal_variables(results: xr.Dataset) -> list[str]:
 def long_table(results: xr.Dataset, variables: list[str] | None = None) -> pd.DataFrame:
     """The rows of the GeoPackage without geometry: region, year, scenario, element,
     variable, value, unit."""
-    names = list(variables) if variables is not None else metal_variables(results) + [v for v in OTHER_VARIABLES if v in results]
+    names = list(variables) if variables is not None else metal_variables(results) + [v for v in other_variables() if v in results]
     frames = []
     for name in names:
         da = results[name]

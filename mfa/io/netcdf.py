@@ -15,15 +15,15 @@ import xarray as xr
 from ..units import dequantify, is_quantified
 from . import atomic_path
 
-COORD_ATTRS = {
-    "year": {"long_name": "calendar year", "units": "1"},
-    "scenario": {"long_name": "scenario"},
-    "region": {"long_name": "region code (GB/T 2260)", "units": "1"},
-    "powertrain": {"long_name": "powertrain (BEV battery-electric, PHEV plug-in hybrid)"},
-    "chemistry": {"long_name": "battery cathode chemistry"},
-    "element": {"long_name": "chemical element"},
-    "bound": {"long_name": "bound of the carbon range (grid emission factor path)"},
-}
+COORD_UNITS = {"year": "1", "region": "1"}
+
+
+def coord_attrs() -> dict[str, dict]:
+    """Long names of the declared dims (:mod:`mfa.definition`), units where numeric."""
+    from .. import definition
+
+    dims = definition.load().dims
+    return {name: {"long_name": dim.long_name, **({"units": COORD_UNITS[name]} if name in COORD_UNITS else {})} for name, dim in dims.items()}
 
 
 def to_cf(results: xr.Dataset, attrs: dict) -> xr.Dataset:
@@ -32,17 +32,18 @@ def to_cf(results: xr.Dataset, attrs: dict) -> xr.Dataset:
     if unitless:
         raise ValueError(f"results without units: {unitless}")
     ds = dequantify(results)
-    for name, extra in COORD_ATTRS.items():
+    attrs_of = coord_attrs()
+    for name, extra in attrs_of.items():
         if name in ds.coords:
             ds[name].attrs.update(extra)
     for name in ("year", "region"):
         if name in ds.coords:
             ds = ds.assign_coords({name: ds[name].astype("int32")})
-            ds[name].attrs.update(COORD_ATTRS[name])
+            ds[name].attrs.update(attrs_of[name])
     for name in ds.coords:
         if ds[name].dtype.kind in "OU":
             ds = ds.assign_coords({name: ds[name].astype(str)})
-            ds[name].attrs.update(COORD_ATTRS.get(name, {}))
+            ds[name].attrs.update(attrs_of.get(name, {}))
     ds.attrs = {
         "Conventions": "CF-1.8",
         "title": f"mfa results: {attrs.get('case', '')}",
@@ -97,3 +98,11 @@ def write_plain(ds: xr.Dataset, path: Path, title: str) -> Path:
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
     return Path(path)
+
+
+def write_parameters(params: xr.Dataset, path: Path, attrs: dict) -> Path:
+    """Every parameter value a run used (``params``, pint-quantified), UDUNITS units,
+    each variable's setting and source file per scenario in its attributes."""
+    ds = dequantify(params)
+    ds.attrs = {}
+    return write_plain(ds, path, title=f"mfa parameters: {attrs.get('case', '')}")

@@ -1,4 +1,6 @@
-"""All outputs of a run, written to one folder."""
+"""All outputs of a run, written to one folder: results, GIS layers, tables, plots, and
+what makes the folder self-contained (parameters.csv with the provenance of every
+setting and input row, parameters.nc with every value used, the system definition)."""
 
 from __future__ import annotations
 
@@ -7,40 +9,11 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from .. import calibration, config, regions
+import shutil
+
+from .. import calibration, config, definition, provenance, regions
 from ..report import plots
-from . import geopackage, gis, netcdf, tables
-
-
-def input_files(scenarios: dict[str, config.Scenario]) -> list[str]:
-    """Every input file the scenarios read (the ``*_file`` settings), once each."""
-    files: dict[str, None] = {}
-
-    def walk(model):
-        for name, value in model:
-            if name.endswith("file") and isinstance(value, str):
-                files[value] = None
-            elif isinstance(value, config.BaseModel):
-                walk(value)
-
-    for cfg in scenarios.values():
-        walk(cfg)
-    return list(files)
-
-
-def scenario_files(scenarios: dict[str, config.Scenario]) -> list[str]:
-    """Every scenario file read, base layers first, once each."""
-    files: dict[str, None] = {}
-    for cfg in scenarios.values():
-        files.update(dict.fromkeys(_relative(p) for p in cfg._files))
-    return list(files)
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(config.project_root()))
-    except ValueError:
-        return str(path)
+from . import atomic_path, geopackage, gis, netcdf, tables
 
 
 def write_all(
@@ -61,8 +34,8 @@ def write_all(
     first = next(iter(scenarios.values()))
     attrs = {
         **results.attrs,
-        "scenario_files": ", ".join(scenario_files(scenarios)),
-        "input_files": ", ".join(input_files(scenarios)),
+        "scenario_files": ", ".join(provenance.relative(p) for p in provenance.scenario_files(scenarios)),
+        "input_files": ", ".join(provenance.input_files(scenarios)),
         "overrides": results.attrs.get("overrides", ""),
     }
     extra = None
@@ -83,6 +56,11 @@ def write_all(
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
     cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
+    paths["parameters"] = tables.write_csv(provenance.table(scenarios), out / "parameters.csv")
+    paths["parameter values"] = netcdf.write_parameters(params, out / "parameters.nc", attrs)
+    with atomic_path(out / "system.yaml") as tmp:
+        shutil.copyfile(definition.DEFAULT, tmp)
+    paths["system"] = out / "system.yaml"
     for plot in plots.all_plots(results, out / "plots"):
         paths[plot.stem] = plot
     if samples is not None:

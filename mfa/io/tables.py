@@ -1,4 +1,5 @@
-"""CSV outputs: ``summary.csv`` (cumulative and milestone values) and ``calibration.csv``."""
+"""CSV outputs: ``summary.csv`` (cumulative and milestone values of the declared
+system's summary variables) and any table a run writes."""
 
 from __future__ import annotations
 
@@ -10,12 +11,6 @@ import xarray as xr
 from ..units import is_quantified, is_rate, udunits, ureg
 from . import atomic_path
 
-SUMMARY_VARIABLES = [
-    "vehicle_stock", "vehicle_sales", "vehicle_retired", "battery_capacity_demand",
-    "battery_end_of_life", "metal_demand", "metal_in_use", "metal_end_of_life",
-    "metal_second_use", "metal_collected", "metal_recovered", "metal_lost",
-    "carbon_reduction", "avoided_metal_emissions",
-]
 MILESTONES = (2030, 2040, 2050)
 SUMMED_DIMS = ("powertrain", "chemistry")
 
@@ -36,8 +31,10 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
     """Per scenario, region, variable and element (or bound): the cumulative total from
     ``report_start`` (flows only) and the values of the milestone years, with the unit.
     With several regions, rows of region ``total`` give their sum."""
+    from .. import definition
+
     frames = []
-    for name in SUMMARY_VARIABLES:
+    for name in definition.load().summary:
         da = results[name]
         da = with_total(da.sum([d for d in SUMMED_DIMS if d in da.dims]))
         unit = da.data.units if is_quantified(da) else None

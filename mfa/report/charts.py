@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from .. import definition
 from ..io import atomic_path
 from . import data
 from .fonts import cjk_rc, region_label, safe_text
@@ -275,8 +276,15 @@ def secondary_supply_png(ds: xr.Dataset, elements: list[str], path: Path, thresh
 # --------------------------------------------------------------------------- feedstock
 
 
-FEED_STREAMS = [("to_second_use", "battery_to_second_use", "#55a868"), ("collected", "battery_collected", "#8172b3"),
-                ("lost", "battery_uncollected", "#c44e52")]
+def _feed_streams() -> list[tuple[str, str, str]]:
+    """(stream, capacity variable, colour) of where retired packs go: the outputs of the
+    declared feedstock process, coloured as their destination in the Sankey."""
+    from .feedstock import streams
+    from .sankey import layout
+
+    system = definition.load()
+    colour = layout(system, "capacity")[1]
+    return [(name, var, colour[system.processes[system.variables[var].to].label]) for name, var in streams("out").items()]
 
 
 def feedstock(ds: xr.Dataset, scenario: str, elements: list[str]):
@@ -286,7 +294,7 @@ def feedstock(ds: xr.Dataset, scenario: str, elements: list[str]):
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=[f"packs at end of life by destination ({scenario})",
                                                          f"metal collected for recycling ({scenario})"], horizontal_spacing=0.1)
-    for name, var, colour in FEED_STREAMS:
+    for name, var, colour in _feed_streams():
         if var not in ds:
             continue
         sel = sel_for(ds, var, scenario=scenario, unit="GW h yr-1")
@@ -309,7 +317,7 @@ def feedstock(ds: xr.Dataset, scenario: str, elements: list[str]):
 def feedstock_png(ds: xr.Dataset, scenario: str, elements: list[str], path: Path) -> Path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     curves, names, cols = [], [], []
-    for name, var, colour in FEED_STREAMS:
+    for name, var, colour in _feed_streams():
         if var in ds:
             x, y = line(ds, sel_for(ds, var, scenario=scenario, unit="GW h yr-1"))
             curves.append(np.array(y, dtype=float))

@@ -5,7 +5,8 @@ A *selection* is a small dict that says where a number of the report comes from:
     {"var": "metal_demand", "scenario": "positive", "region": "all", "element": "Li",
      "agg": "sum", "year_from": 2023, "year_to": 2050, "unit": "t"}
 
-- ``var``: a variable of ``results.nc``; ``minus``: another one subtracted from it;
+- ``var``: a variable of ``results.nc``; ``plus`` / ``minus``: others (names joined by
+  ``+``) added to or subtracted from it;
   ``den``: a denominator (``agg = "ratio"``, unit ``percent``);
 - ``scenario``; ``region``: a code or ``"all"`` (the sum over regions);
 - any other dim by name (``element``, ``chemistry``, ``bound``, ``powertrain``,
@@ -127,15 +128,21 @@ def series(ds: xr.Dataset, sel: dict) -> xr.DataArray:
         values = convert(xr.where(den != 0, da / den.where(den != 0), np.nan), "1", sel.get("unit", "1"))
         return xr.DataArray(values, coords=da.coords, dims=da.dims) * sel.get("scale", 1.0)
     unit = units_of(ds, sel["var"])
-    if "minus" in sel:
-        other = reduce(ds, sel["minus"], sel)
-        other_values = convert(other.values, units_of(ds, sel["minus"]), unit)
-        da = da - xr.DataArray(other_values, coords=other.coords, dims=other.dims)
+    for key, sign in (("plus", 1.0), ("minus", -1.0)):
+        for name in _names(sel.get(key)):
+            other = reduce(ds, name, sel)
+            other_values = convert(other.values, units_of(ds, name), unit)
+            da = da + sign * xr.DataArray(other_values, coords=other.coords, dims=other.dims)
     target = sel.get("unit", unit)
     if agg == "sum":
         target = target + " yr-1" if target != "1" else "yr-1"
     values = convert(da.values, unit, target)
     return xr.DataArray(values, coords=da.coords, dims=da.dims) * sel.get("scale", 1.0)
+
+
+def _names(value) -> list[str]:
+    """A ``plus``/``minus`` entry: one variable name, or several joined by ``+``."""
+    return [n for n in str(value).split("+") if n] if value else []
 
 
 def evaluate(ds: xr.Dataset, sel: dict) -> float:

@@ -7,8 +7,8 @@ element; metal by chemistry is capacity (kWh, by chemistry) x the run's
 ``metal_intensity`` (kg/kWh, also in ``results.nc``), with ``mfa.metals.content``, the
 function that computes the totals.
 
-Streams (the sorting process of ``mfa.model.PROCESSES``; per year
-``retired + from_second_use = to_second_use + collected + lost``):
+Streams (the flows into and out of the feedstock process of the declared system,
+``mfa/system.yaml``; per year ``retired + from_second_use = to_second_use + collected + lost``):
 
 - ``retired``: packs leaving cars (scrapped with the car or failed);
 - ``from_second_use``: packs coming back from stationary storage;
@@ -30,19 +30,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import definition
 from ..io import atomic_path
 from . import data
 
 log = logging.getLogger(__name__)
 
-STREAMS = {
-    "retired": "battery_end_of_life",
-    "from_second_use": "battery_second_use_retired",
-    "to_second_use": "battery_to_second_use",
-    "collected": "battery_collected",
-    "lost": "battery_uncollected",
-}
-"""Stream name -> battery-capacity variable of ``results.nc``."""
+
+def streams(direction: str | None = None) -> dict[str, str]:
+    """Stream name -> battery-capacity variable of ``results.nc``: the flows into and out
+    of the declared system's feedstock process (:mod:`mfa.definition`)."""
+    return definition.load().feedstock_streams(direction)
 
 ELEMENT_ORDER = ("Li", "Ni", "Co", "Mn")
 MILESTONES = (2030, 2035, 2040, 2050)
@@ -98,8 +96,8 @@ def feedstock_dataset(results: xr.Dataset) -> xr.Dataset:
     """Capacity (kWh/yr) and metal (t/yr, by element) of every stream by chemistry."""
     ds = data.plain_dataset(results)
     table = metal_intensity(ds)
-    streams = [s for s, var in STREAMS.items() if var in ds]
-    capacity = xr.concat([_capacity(ds, STREAMS[s]) for s in streams], dim=xr.DataArray(streams, dims="stream"))
+    present = {s: var for s, var in streams().items() if var in ds}
+    capacity = xr.concat([_capacity(ds, var) for var in present.values()], dim=xr.DataArray(list(present), dims="stream"))
     metal = _metal(capacity, table)
     elements = [e for e in ELEMENT_ORDER if e in metal["element"].values]
     elements += [e for e in metal["element"].values if e not in elements]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import definition
 from ..errors import InputError
 from ..io import atomic_path
 from . import charts, data, feedstock, sankey
@@ -72,13 +73,6 @@ def fan_variable(ds: xr.Dataset, name: str) -> str | None:
     return None
 
 
-STREAM_METAL = {
-    "retired": "metal_end_of_life",
-    "from_second_use": "metal_second_use_retired",
-    "to_second_use": "metal_second_use",
-    "collected": "metal_collected",
-    "lost": "metal_uncollected",
-}
 GRADE_TEXT = {
     "A": "official figure seen in a repost of the source text",
     "B": "read from a public research data repository",
@@ -172,87 +166,6 @@ class Figures:
 # --------------------------------------------------------------------------- assumptions
 
 
-def _input_files(ds: xr.Dataset) -> list[str]:
-    return [f.strip() for f in str(ds.attrs.get("input_files", "")).split(",") if f.strip()]
-
-
-def _scenario_files(ds: xr.Dataset) -> list[str]:
-    return [f.strip() for f in str(ds.attrs.get("scenario_files", "")).split(",") if f.strip()]
-
-
-def _resolve(name: str) -> Path | None:
-    from .. import config
-
-    try:
-        path = config.resolve(name)
-    except Exception:
-        return None
-    return path if path.exists() else None
-
-
-_GRADE = re.compile(r"(?:^|[\s(;,])([ABCD])(?=$|[\s,;:).])")
-
-
-def grade_of(comment: str) -> str:
-    """The grade (A-D) a scenario-file comment gives: ``D`` for a calibrated value (as
-    ``inputs/README.md`` says; a grade named beside it is that of the band it stays in),
-    else the first grade letter standing alone; '' when there is none."""
-    if "calibrated" in (comment or "").lower():
-        return "D"
-    match = _GRADE.search(comment or "")
-    return match.group(1) if match else ""
-
-
-def _split_comment(line: str) -> tuple[str, str]:
-    quote = None
-    for i, ch in enumerate(line):
-        if ch in "\"'":
-            quote = None if quote == ch else (quote or ch)
-        elif ch == "#" and quote is None and (i == 0 or line[i - 1] in " \t"):
-            return line[:i].rstrip(), line[i + 1:].strip()
-    return line.rstrip(), ""
-
-
-def yaml_settings(path: Path) -> tuple[list[str], list[dict]]:
-    """The leading comment lines of a scenario file, and one row per setting:
-    ``key`` (dotted path), ``value`` (as written), ``comment`` and ``grade`` (from the
-    comment, else inherited from the enclosing setting's)."""
-    header, rows, stack = [], [], []
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            if not rows and not stack:
-                header.append(stripped.lstrip("#").strip())
-            continue
-        body, comment = _split_comment(raw)
-        indent = len(body) - len(body.lstrip(" "))
-        text = body.strip()
-        if text.startswith("- "):
-            if rows:
-                rows[-1]["value"] = (rows[-1]["value"] + " " + text).strip()
-                if comment:
-                    rows[-1]["comment"] = (rows[-1]["comment"] + " " + comment).strip()
-            continue
-        key, sep, value = text.partition(":")
-        if not sep:
-            continue
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        parent_grade = next((g for _, _, g in reversed(stack) if g), "")
-        dotted = ".".join([k for _, k, _ in stack] + [key.strip().strip("'\"")])
-        own = grade_of(comment)
-        grade = own or parent_grade
-        if value.strip():
-            rows.append({"key": dotted, "value": value.strip(), "comment": comment, "grade": grade, "inherited": not own and bool(grade)})
-        else:
-            stack.append((indent, key.strip().strip("'\""), grade))
-            if comment:
-                rows.append({"key": dotted, "value": "", "comment": comment, "grade": grade, "inherited": not own and bool(grade)})
-    return header, rows
-
-
 def _grade_badge(grade: str, inherited: bool = False) -> str:
     if not grade:
         return '<td class="grade"></td>'
@@ -260,89 +173,68 @@ def _grade_badge(grade: str, inherited: bool = False) -> str:
     return f'<td class="grade"><span class="g g{esc(grade)}{" inh" if inherited else ""}" title="{esc(title)}">{esc(grade)}</span></td>'
 
 
-def input_table_section(name: str) -> str:
-    """One input CSV: every row with its value, unit, source, year, grade and note."""
-    from ..inputs import META_COLUMNS
-
-    path = _resolve(name)
-    if path is None:
-        return f'<h4>{esc(name)}</h4><p class="warn">not found from this folder (run the report from the project root or set MFA_ROOT)</p>'
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not set(META_COLUMNS) <= set(frame.columns):
-        head = frame.head(8)
-        rows = ["".join(td(v, "raw") for v in r) for r in head.itertuples(index=False)]
-        return (f'<details><summary><b>{esc(name)}</b>: a reference table, not a value table '
-                f'({len(frame)} rows; first {len(head)} shown)</summary>'
-                + table([esc(c) for c in head.columns], rows, cls="data small") + "</details>")
-    keys = [c for c in frame.columns if c not in META_COLUMNS]
-    counts = frame["grade"].value_counts()
+def _provenance_block(file: str, rows: pd.DataFrame) -> str:
+    """One input table or scenario file of ``parameters.csv``: every value with its
+    unit, source, year, grade and note (a setting's comment is its source)."""
+    counts = rows["grade"].value_counts()
     summary = ", ".join(f'<span class="g g{g}">{g}</span> {counts.get(g, 0)}' for g in "ABCD" if counts.get(g, 0))
-    rows = []
-    for i, r in frame.iterrows():
-        cells = "".join(td(r[k]) for k in keys)
-        cells += f'<td class="num raw" data-input="{esc(name)}" data-row="{i}" data-column="value">{esc(r["value"])}</td>'
-        cells += td(r["unit"]) + td(r["source"], "src") + td(r["source_year"]) + _grade_badge(r["grade"]) + td(r["note"], "note")
-        rows.append(cells)
-    headers = [esc(k) for k in keys] + ["value", "unit", "source", "source year", "grade", "note"]
-    return (f'<details class="inputs"><summary><b>{esc(name)}</b>: {len(frame)} rows; grades {summary}</summary>'
-            + table(headers, rows, cls="data small") + "</details>")
-
-
-def scenario_file_section(name: str) -> str:
-    path = _resolve(name)
-    if path is None:
-        return f'<h4>{esc(name)}</h4><p class="warn">not found from this folder</p>'
-    header, rows = yaml_settings(path)
     cells = []
-    for r in rows:
-        cells.append(td(r["key"], "key") + td(r["value"], "raw") + _grade_badge(r["grade"], r["inherited"]) + td(r["comment"], "note"))
-    intro = f'<p class="note">{esc(" ".join(header))}</p>' if header else ""
-    return (f'<details class="inputs"><summary><b>{esc(name)}</b>: {len(rows)} settings</summary>{intro}'
-            + table(["setting", "value (as written; unit in the comment or in mfa/config.py)", "grade", "comment (source)"], cells, cls="data small")
-            + "</details>")
+    for i, (_, r) in enumerate(rows.iterrows()):
+        line = td(r["key"], "key")
+        line += f'<td class="num raw" data-input="{esc(file)}" data-row="{i}" data-column="value">{esc(r["value"])}</td>'
+        line += td(r["unit"]) + td(r["source"], "src") + td(r["source_year"]) + _grade_badge(r["grade"]) + td(r["note"], "note")
+        cells.append(line)
+    headers = ["key", "value", "unit", "source", "source year", "grade", "note or comment"]
+    return (f'<details class="inputs"><summary><b>{esc(file)}</b>: {len(rows)} rows; grades {summary or "none"}</summary>'
+            + table(headers, cells, cls="data small") + "</details>")
+
+
+def provenance_section(prov: pd.DataFrame | None) -> str:
+    """The assumptions of the run, from ``parameters.csv`` in the run folder."""
+    if prov is None:
+        return '<p class="warn">parameters.csv not found in the run folder (written by <code>mfa run</code>).</p>'
+    body = ""
+    for kind, heading in (("input", "Input tables"), ("setting", "Scenario files"), ("override", "Command-line overrides")):
+        part = prov[prov["kind"] == kind]
+        if not part.empty:
+            body += f"<h3>{heading}</h3>" + "".join(_provenance_block(f, rows) for f, rows in part.groupby("file", sort=False))
+    return body
 
 
 # --------------------------------------------------------------------------- mass balance
 
 
-def _balance_rows(ds: xr.Dataset) -> tuple[list[str], str]:
-    """Per process: the largest error the run logged and the one recomputed from the file;
-    and the process and unit of the largest logged error (text for a label)."""
-    try:
-        from ..balance import process_balance
-        from ..model import PROCESSES
-    except Exception:
-        return [], ""
+def _balance_rows(ds: xr.Dataset, system) -> tuple[list[str], str]:
+    """Per balance of the declared system: the largest error the run logged and the one
+    recomputed from the file; and the balance and unit of the largest logged error."""
+    from ..balance import process_balance
+
     logged = {}
     for part in str(ds.attrs.get("balance_by_process", "")).split(";"):
-        name, _, value = part.partition(":")
+        name, _, value = part.rpartition(":")
         try:
             logged[name.strip()] = float(value)
         except ValueError:
             continue
     rows, worst_text, worst_logged = [], "", -1.0
-    for name, process in PROCESSES.items():
-        needed = [*process.inflows, *process.outflows, *([process.stock] if process.stock else [])]
-        if not all(v in ds for v in needed):
-            continue
-        unit = data.units_of(ds, process.inflows[0])
-        try:
-            balance = process_balance(ds[needed], process)
-            values = np.abs(np.asarray(balance.values, dtype=float))
-            worst = float(np.nanmax(values)) if values.size else 0.0
-            where = balance.isel({d: int(i) for d, i in zip(balance.dims, np.unravel_index(int(np.nanargmax(values)), values.shape))})
+    for process, quantity in system.balances():
+        name = f"{process} ({quantity})"
+        flows = system.inflows(process, quantity)
+        unit = data.units_of(ds, flows[0])
+        balance = process_balance(ds, system, process, quantity)
+        values = np.abs(np.asarray(balance.values, dtype=float))
+        worst = float(np.max(values)) if values.size else 0.0
+        spot = ""
+        if worst and math.isfinite(worst):
+            where = balance.isel({d: int(i) for d, i in zip(balance.dims, np.unravel_index(int(np.argmax(values)), values.shape))})
             spot = ", ".join(f"{d} {where[d].values}" for d in balance.dims if d in where.coords)
-        except Exception:
-            worst, spot = float("nan"), ""
-        if not worst:
-            spot = ""
         if logged.get(name, -1.0) > worst_logged:
             worst_logged = logged[name]
             worst_text = f" ({esc(name)}) [{esc(charts.label(unit))}]"
         logged_cell = (f'<td class="num" data-attr="balance_by_process" data-key="{esc(name)}" data-value="{logged[name]!r}">{fmt(logged[name])}</td>'
                        if name in logged else td("–"))
         rows.append(td(name) + td(charts.label(unit)) + logged_cell
-                    + f'<td class="num" data-check="balance" data-process="{esc(name)}" data-value="{worst!r}">{fmt(worst)}</td>' + td(spot))
+                    + f'<td class="num" data-check="balance" data-process="{esc(process)}" data-quantity="{esc(quantity)}" data-value="{worst!r}">{fmt(worst)}</td>' + td(spot))
     return rows, worst_text
 
 
@@ -425,13 +317,13 @@ def _feedstock_cumulative_table(ds, scenario, elements, start) -> str:
     rows = []
     end_years = [y for y in MILESTONES if y in ds["year"] and y >= start]
     for end in end_years:
-        for stream, var in feedstock.STREAMS.items():
+        for stream, var in feedstock.streams().items():
             if var not in ds:
                 continue
             cells = td(f"{start}–{end}") + td(stream.replace("_", " "))
             cells += td_sel(ds, charts.sel_for(ds, var, scenario=scenario, agg="sum", year_from=start, year_to=end, unit="GW h"))
             for element in elements:
-                cells += td_sel(ds, charts.sel_for(ds, STREAM_METAL[stream], scenario=scenario, element=element, agg="sum", year_from=start, year_to=end, unit="t"))
+                cells += td_sel(ds, charts.sel_for(ds, definition.load().material_twin(var), scenario=scenario, element=element, agg="sum", year_from=start, year_to=end, unit="t"))
             rows.append(cells)
     return table(["period", "stream", "capacity [GWh]"] + [f"{e} [t]" for e in elements], rows)
 
@@ -571,6 +463,8 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     ds = data.open_results(nc)
     calibration = pd.read_csv(out_dir / "calibration.csv") if (out_dir / "calibration.csv").exists() else None
     summary = pd.read_csv(out_dir / "summary.csv") if (out_dir / "summary.csv").exists() else None
+    prov = pd.read_csv(out_dir / "parameters.csv", dtype=str, keep_default_na=False) if (out_dir / "parameters.csv").exists() else None
+    system = definition.load(out_dir / "system.yaml") if (out_dir / "system.yaml").exists() else definition.load()
     scenarios = [str(s) for s in ds["scenario"].values]
     scenario = scenarios[len(scenarios) // 2] if scenario is None else str(scenario)
     if scenario not in scenarios:
@@ -661,12 +555,12 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
         sections.append(("fans", "Uncertainty (fan charts)", f'<p class="note">{intro}</p>' + body))
 
     # --- sankey
-    fig = sankey.figure(ds, scenario, sankey_year, quantile=median)
-    png = sankey.static_png(ds, scenario, sankey_year, plots / f"sankey_{scenario}_{sankey_year}.png", quantile=median)
+    fig = sankey.figure(ds, scenario, sankey_year, quantile=median, system=system)
+    png = sankey.static_png(ds, scenario, sankey_year, plots / f"sankey_{scenario}_{sankey_year}.png", quantile=median, system=system)
     body = (f'<p class="note">Flows of {sankey_year} in scenario <b>{esc(scenario)}</b>, {esc(where)}. Use the menu to switch between '
             "battery capacity (GWh/yr) and the metal of each element (t/yr); hover for values. "
-            "“added to stock in use” is the part of the year's new batteries that stays in cars (new batteries − end of life); "
-            "packs “back from second use” enter the end-of-life sorting again."
+            "“added to stock” is the part of what enters a process with a stock that stays there (inflows − outflows); "
+            "flows “back from” a process re-enter an earlier one (packs from second use return to the sorting)."
             + (f" Each flow is its quantile {median:g} (medians need not balance)." if on_main else "") + "</p>"
             + figs.block(fig, png, "Sankey of one year's flows (interactive); the static PNG shows all quantities."))
     sections.append(("sankey", f"Flows of {sankey_year} (Sankey)", body))
@@ -714,7 +608,7 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
 
     # --- balance
     abs_err, rel_err = ds.attrs.get("max_abs_balance_error"), ds.attrs.get("max_rel_balance_error")
-    rows, worst = _balance_rows(ds)
+    rows, worst = _balance_rows(ds, system)
     body = '<div class="kpi">'
     for key, title, value in (("max_abs_balance_error", f"largest absolute error{worst}", abs_err),
                               ("max_rel_balance_error", "largest relative error [1]", rel_err)):
@@ -728,13 +622,13 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     # --- assumptions
     body = ('<p class="note">Grades: ' + "; ".join(f'<span class="g g{g}">{g}</span> {esc(t)}' for g, t in GRADE_TEXT.items())
             + ". Faded grades of scenario settings are inherited from the enclosing setting's comment.</p>")
-    body += "<h3>Input tables</h3>" + "".join(input_table_section(f) for f in _input_files(ds))
-    body += "<h3>Scenario files</h3>" + "".join(scenario_file_section(f) for f in _scenario_files(ds))
+    body += provenance_section(prov)
     sections.append(("assumptions", "Assumptions, sources and grades", body))
 
     # --- files
     files = [("results.nc", "all variables, CF-1.8 NetCDF"), ("summary.csv", "cumulative and milestone values"),
-             ("calibration.csv", "model vs reference")] + [(p.name, "written with this report") for p in written.values()]
+             ("calibration.csv", "model vs reference"), ("parameters.csv", "every setting and input row used, with source and grade"),
+             ("parameters.nc", "every parameter value the run used, with units"), ("system.yaml", "the declared system: processes, flows, stocks")] + [(p.name, "written with this report") for p in written.values()]
     body = table(["file", "what"], [td(f) + td(w) for f, w in files if (out_dir / f).exists()])
     body += "<p class=\"note\">PNG versions of every figure are in <code>plots/</code>.</p>"
     sections.append(("files", "Files of this run", body))

@@ -1,11 +1,12 @@
 """Sankey diagrams of one year's flows: interactive (plotly) and static (sankeyflow PNG).
 
-Nodes follow the processes of ``mfa.model.PROCESSES``: new batteries -> in use -> end of
-life (sorting) -> second use / collected / lost -> recovered / process loss. Packs
-coming back from second use enter the sorting again; the part of the year's new
-batteries that stays in cars is the net addition to the stock in use (a release from it
-when the stock shrinks). Quantities: battery capacity (GWh/yr) or the metal of one
-element (t/yr); capacity stops at collection (recovery is per element).
+Nodes and links come from the declared system (:mod:`mfa.definition`): one node per
+process a flow of the quantity touches, one link per flow, columns by the process's
+distance from the sources. A flow that goes back to an earlier process (packs returning
+from second use to sorting) starts from a node of its own one column before its target,
+so the diagram has no loops; a process with a stock gets a link to "added to stock"
+(or from "released from stock" when its stock shrinks). Quantities: battery capacity
+(GWh/yr) or the material of one element (t/yr).
 """
 
 from __future__ import annotations
@@ -15,40 +16,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import definition
 from . import data
 
-NEW, IN_USE, ADDED, RELEASED = "new batteries", "in use", "added to stock in use", "released from stock in use"
-EOL, BACK, SECOND, COLLECTED, LOST = "end of life (sorting)", "back from second use", "second use", "collected", "lost (not collected)"
-RECOVERED, PROCESS_LOSS = "recovered", "recycling process loss"
-
-LEVEL = {NEW: 0, RELEASED: 0, IN_USE: 1, BACK: 1, ADDED: 2, EOL: 2, SECOND: 3, COLLECTED: 3, LOST: 3, RECOVERED: 4, PROCESS_LOSS: 4}
-COLOUR = {
-    NEW: "#4c72b0", RELEASED: "#8c8c8c", IN_USE: "#4c72b0", BACK: "#55a868", ADDED: "#8c8c8c", EOL: "#dd8452",
-    SECOND: "#55a868", COLLECTED: "#8172b3", LOST: "#c44e52", RECOVERED: "#2ca02c", PROCESS_LOSS: "#c44e52",
-}
-
-METAL_LINKS = [
-    (NEW, IN_USE, "metal_demand", None),
-    (IN_USE, ADDED, "metal_demand", "metal_end_of_life"),
-    (IN_USE, EOL, "metal_end_of_life", None),
-    (BACK, EOL, "metal_second_use_retired", None),
-    (EOL, SECOND, "metal_second_use", None),
-    (EOL, COLLECTED, "metal_collected", None),
-    (EOL, LOST, "metal_uncollected", None),
-    (COLLECTED, RECOVERED, "metal_recovered", None),
-    (COLLECTED, PROCESS_LOSS, "metal_process_loss", None),
-]
-CAPACITY_LINKS = [
-    (NEW, IN_USE, "battery_capacity_demand", None),
-    (IN_USE, ADDED, "battery_capacity_demand", "battery_end_of_life"),
-    (IN_USE, EOL, "battery_end_of_life", None),
-    (BACK, EOL, "battery_second_use_retired", None),
-    (EOL, SECOND, "battery_to_second_use", None),
-    (EOL, COLLECTED, "battery_collected", None),
-    (EOL, LOST, "battery_uncollected", None),
-]
 CAPACITY = "capacity"
 UNITS = {CAPACITY: ("GW h yr-1", "GWh/yr"), "metal": ("t yr-1", "t/yr")}
+PALETTE = ("#4c72b0", "#4c72b0", "#dd8452", "#55a868", "#8172b3", "#2ca02c", "#c44e52", "#937860", "#da8bc3", "#64b5cd")
+GREY = "#8c8c8c"
+BAD = {"environment": "#c44e52"}
 
 
 def quantities(ds: xr.Dataset) -> list[str]:
@@ -69,46 +44,96 @@ def label_of(quantity: str) -> str:
     return "battery capacity" if quantity == CAPACITY else quantity
 
 
-def links(ds: xr.Dataset, scenario: str, year: int, quantity: str, region="all", quantile=None) -> list[dict]:
+def _system_quantity(quantity: str) -> str:
+    return CAPACITY if quantity == CAPACITY else "metal"
+
+
+def layout(system: definition.System, quantity: str) -> tuple[dict[str, int], dict[str, str]]:
+    """Column and colour of every node a diagram of ``quantity`` can show."""
+    q = _system_quantity(quantity)
+    levels = system.levels(q)
+    column, colour = {}, {}
+    for i, (process, level) in enumerate(sorted(levels.items(), key=lambda kv: kv[1])):
+        label = system.processes[process].label
+        column[label] = level
+        colour[label] = BAD.get(process, PALETTE[i % len(PALETTE)])
+    for name in system.back_flows(q):
+        var = system.variables[name]
+        node = _back_node(system, var.from_)
+        column[node] = levels[var.to] - 1
+        colour[node] = colour[system.processes[var.from_].label]
+    for process in levels:
+        if system.stock(process, q):
+            added, released = _stock_nodes(system, process)
+            column[added], column[released] = levels[process] + 1, levels[process] - 1
+            colour[added] = colour[released] = GREY
+    return column, colour
+
+
+def _back_node(system, process: str) -> str:
+    return f"back from {system.processes[process].label}"
+
+
+def _stock_nodes(system, process: str) -> tuple[str, str]:
+    label = system.processes[process].label
+    return f"added to stock ({label})", f"released from stock ({label})"
+
+
+def links(ds: xr.Dataset, scenario: str, year: int, quantity: str, region="all", quantile=None, system=None) -> list[dict]:
     """The year's links: ``source``, ``target``, ``value`` (>= 0) and ``sel`` (the
     selection that gives ``value``, see :mod:`mfa.report.data`)."""
-    specs = CAPACITY_LINKS if quantity == CAPACITY else METAL_LINKS
+    system = system or definition.load()
+    q = _system_quantity(quantity)
     unit = unit_of(quantity)[0]
-    out = []
-    for source, target, var, minus in specs:
-        if var not in ds or (minus and minus not in ds):
-            continue
-        sel = {"var": var, "scenario": str(scenario), "region": str(region), "year": int(year), "agg": "value", "unit": unit}
-        if minus:
-            sel["minus"] = minus
+    label = {name: spec.label for name, spec in system.processes.items()}
+    back = set(system.back_flows(q))
+
+    def sel_of(var, **extra):
+        sel = {"var": var, "scenario": str(scenario), "region": str(region), "year": int(year), "agg": "value", "unit": unit, **extra}
         if quantity != CAPACITY:
             sel["element"] = quantity
         if quantile is not None and data.QUANTILE in ds[var].dims:
             sel["quantile"] = quantile
+        return sel
+
+    out = []
+    for source, target, var in system.flows_between(q):
+        if var not in ds:
+            continue
+        sel = sel_of(var)
+        start = _back_node(system, source) if var in back else label[source]
+        out.append({"source": start, "target": label[target], "value": data.evaluate(ds, sel), "sel": sel})
+    for process in system.levels(q):
+        inflows, outflows = system.inflows(process, q), system.outflows(process, q)
+        if not system.stock(process, q) or not all(v in ds for v in inflows + outflows):
+            continue
+        added, released = _stock_nodes(system, process)
+        sel = sel_of(inflows[0], **({"plus": "+".join(inflows[1:])} if inflows[1:] else {}), minus="+".join(outflows))
         value = data.evaluate(ds, sel)
-        if minus and value < 0:
-            source, target = RELEASED, IN_USE
-            sel["scale"] = -1.0
-            value = -value
-        out.append({"source": source, "target": target, "value": value, "sel": sel})
+        if value >= 0:
+            out.append({"source": label[process], "target": added, "value": value, "sel": sel})
+        else:
+            out.append({"source": released, "target": label[process], "value": -value, "sel": {**sel, "scale": -1.0}})
     return out
 
 
-def _nodes(all_links: list[dict]) -> list[str]:
-    names = {n for link in all_links for n in (link["source"], link["target"])}
-    return sorted(names, key=lambda n: (LEVEL[n], list(LEVEL).index(n)))
+def _nodes(all_links: list[dict], column: dict[str, int]) -> list[str]:
+    names = list(dict.fromkeys(n for link in all_links for n in (link["source"], link["target"])))
+    return sorted(names, key=lambda n: (column[n], list(column).index(n)))
 
 
-def figure(ds: xr.Dataset, scenario: str, year: int, region="all", quantile=None, default: str = "Li", title: str | None = None):
+def figure(ds: xr.Dataset, scenario: str, year: int, region="all", quantile=None, default: str = "Li", title: str | None = None, system=None):
     """A plotly figure: one Sankey per quantity, a menu to switch between them."""
     import plotly.graph_objects as go
 
+    system = system or definition.load()
     names = quantities(ds)
     default = default if default in names else names[0]
     fig = go.Figure()
     for q in names:
-        ls = links(ds, scenario, year, q, region, quantile)
-        nodes = _nodes(ls)
+        ls = links(ds, scenario, year, q, region, quantile, system)
+        column, colour = layout(system, q)
+        nodes = _nodes(ls, column)
         index = {n: i for i, n in enumerate(nodes)}
         unit_label = unit_of(q)[1]
         fig.add_trace(
@@ -120,7 +145,7 @@ def figure(ds: xr.Dataset, scenario: str, year: int, region="all", quantile=None
                 valuesuffix=f" {unit_label}",
                 node=dict(
                     label=nodes,
-                    color=[COLOUR[n] for n in nodes],
+                    color=[colour[n] for n in nodes],
                     pad=18,
                     thickness=18,
                     line=dict(color="#444", width=0.5),
@@ -130,7 +155,7 @@ def figure(ds: xr.Dataset, scenario: str, year: int, region="all", quantile=None
                     source=[index[link["source"]] for link in ls],
                     target=[index[link["target"]] for link in ls],
                     value=[float(link["value"]) for link in ls],
-                    color=[_alpha(COLOUR[link["target"]]) for link in ls],
+                    color=[_alpha(colour[link["target"]]) for link in ls],
                 ),
                 meta={"links": [data.meta(link["sel"]) for link in ls], "quantity": q, "unit": unit_of(q)[0]},
             )
@@ -157,11 +182,6 @@ def _title(title: str | None, quantity: str, scenario: str, year: int) -> str:
     return f"{base}: {label_of(quantity)} [{unit_of(quantity)[1]}]"
 
 
-def _y(name: str, nodes: list[str]) -> float:
-    same = [n for n in nodes if LEVEL[n] == LEVEL[name]]
-    return 0.001 + 0.998 * (same.index(name) + 0.5) / len(same) if len(same) > 1 else 0.35
-
-
 def _number(value: float) -> str:
     """A node value for a label: whole numbers with separators, 3 digits below 100."""
     if abs(value) >= 100:
@@ -175,7 +195,7 @@ def _alpha(colour: str, alpha: float = 0.45) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all", quantile=None, title: str | None = None) -> Path:
+def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all", quantile=None, title: str | None = None, system=None) -> Path:
     """A PNG (sankeyflow, matplotlib) with one Sankey panel per quantity."""
     import matplotlib
 
@@ -186,6 +206,7 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
     from ..io import atomic_path
     from .fonts import cjk_rc, safe_text
 
+    system = system or definition.load()
     names = quantities(ds)
     ncols = min(2, len(names))
     nrows = int(np.ceil(len(names) / ncols))
@@ -193,7 +214,7 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
         fig, axes = plt.subplots(nrows, ncols, figsize=(8.6 * ncols, 3.9 * nrows), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
-        by_quantity = {q: links(ds, scenario, year, q, region, quantile) for q in names}
+        by_quantity = {q: links(ds, scenario, year, q, region, quantile, system) for q in names}
         for ax, q in zip(axes.flat, names):
             ls = [link for link in by_quantity[q] if link["value"] > 0]
             unit_label = unit_of(q)[1]
@@ -201,10 +222,11 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
             if not ls:
                 ax.text(0.5, 0.5, "no flows in this year", ha="center", va="center", transform=ax.transAxes)
                 continue
+            column, colour = layout(system, q)
             levels: dict[int, dict[str, float]] = {}
             for link in ls:
                 for node in (link["source"], link["target"]):
-                    levels.setdefault(LEVEL[node], {}).setdefault(node, 0.0)
+                    levels.setdefault(column[node], {}).setdefault(node, 0.0)
             inflow, outflow = {}, {}
             for link in ls:
                 outflow[link["source"]] = outflow.get(link["source"], 0.0) + link["value"]
@@ -212,24 +234,24 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
             nodes = []
             for level in sorted(levels):
                 row = []
-                for node in sorted(levels[level], key=lambda n: list(LEVEL).index(n)):
+                for node in sorted(levels[level], key=lambda n: list(column).index(n)):
                     value = max(inflow.get(node, 0.0), outflow.get(node, 0.0))
-                    row.append((node, value, {"color": COLOUR[node], "label_opts": {"fontsize": 8},
+                    row.append((node, value, {"color": colour[node], "label_opts": {"fontsize": 8},
                                               "label": f"{node}\n{_number(value)}", "label_format": "{label}",
                                               "label_pos": "right"}))
                 nodes.append(row)
             flows = [(link["source"], link["target"], link["value"]) for link in ls]
             sankey = Sankey(flows=flows, nodes=nodes, flow_color_mode="dest", node_opts={"label_pad_x": 0.03})
             sankey.draw(ax=ax)
-            ax.set_xlim(-0.05, 4.75)
+            ax.set_xlim(-0.05, max(column.values()) + 0.75)
             ax.axis("off")
         spare = list(axes.flat)[len(names):]
         if spare:
             where = "all regions" if str(region) == "all" else f"region {region}"
             note = (f"Flows of {year}, scenario {scenario}, {where}.\n"
                     "Capacity in GWh/yr, metal in t/yr.\n"
-                    "'added to stock in use' = new batteries - end of life;\n"
-                    "'back from second use' re-enters the sorting.")
+                    "'added to stock' = what enters a process minus what leaves it;\n"
+                    "'back from ...' re-enters an earlier process.")
             if quantile is not None and any("quantile" in link["sel"] for ls in by_quantity.values() for link in ls):
                 note += f"\nQuantile {quantile:g} of each flow (flows need not balance)."
             spare[0].text(0.0, 0.9, note, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)

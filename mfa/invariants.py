@@ -1,0 +1,113 @@
+"""Invariants every run keeps, checked on the values it actually used and produced.
+
+Parameters (after layering, ``--set`` and Monte-Carlo draws): finite, inside their
+declared range (:data:`mfa.parameters.RANGES`; every other parameter >= 0). Results:
+every flow, stock, part and total finite and >= 0 (a stated tolerance absorbs rounding),
+indicators and auxiliary variables finite, parts adding up to their flow, and every
+process of the declared system balanced within :data:`BALANCE_TOLERANCE` relative. A
+violation raises :class:`mfa.errors.InvariantError` naming the parameter or variable and
+the first place it happens (scenario, region, year, sample ...).
+
+Comparisons are written so that NaN fails them (``not (x <= limit)``): a hole never passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import balance
+from .errors import InvariantError
+from .units import is_quantified
+
+BALANCE_TOLERANCE = 1e-9
+"""Largest balance error allowed, relative to the largest flow or stock in the balance."""
+NEGATIVE_TOLERANCE = 1e-9
+"""A flow may dip below zero by this much relative to its largest value (rounding)."""
+
+
+def _values(da: xr.DataArray) -> np.ndarray:
+    return np.asarray(da.data.magnitude if is_quantified(da) else da.values, dtype=float)
+
+
+def _unit(da: xr.DataArray) -> str:
+    return f" {da.data.units:~}" if is_quantified(da) else ""
+
+
+def where(da: xr.DataArray, mask: np.ndarray) -> str:
+    """``"scenario positive, region 460000, year 2031"``: the first place ``mask`` is true."""
+    index = tuple(int(i) for i in np.argwhere(mask)[0])
+    parts = []
+    for dim, i in zip(da.dims, index):
+        label = da[dim].values[i] if dim in da.coords else i
+        parts.append(f"{dim} {label}")
+    return ", ".join(parts)
+
+
+def _first_bad(da: xr.DataArray, bad: np.ndarray) -> tuple[float, str]:
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    return float(_values(da)[index]), where(da, bad)
+
+
+def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], observed=()) -> None:
+    """Every parameter finite and inside ``ranges[name]`` (default ``[0, inf)``); the
+    ``observed`` ones may be empty (NaN: not observed) but never infinite."""
+    for name, da in p.data_vars.items():
+        values = _values(da)
+        low, high = ranges.get(name, (0.0, np.inf))
+        if name in observed:
+            values = np.where(np.isnan(values), low, values)
+        bad = ~np.isfinite(values)
+        expected = "a finite number"
+        if not bad.any():
+            bad = ~((values >= low) & (values <= high))
+            expected = f"a number in [{low:g}, {high:g}]" if np.isfinite(high) else f"a number >= {low:g}"
+        if bad.any():
+            value, place = _first_bad(da, bad)
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            scenario = str(da["scenario"].values[index[da.dims.index("scenario")]]) if "scenario" in da.dims else ""
+            origin = da.attrs.get(f"file_{scenario}", "")
+            setting = da.attrs.get("setting", "")
+            field = f"{setting} ({name})" if setting and origin and not origin.endswith(".csv") else name
+            raise InvariantError(origin or None, field, f"{expected}, got {value:g}{_unit(da)} at {place}")
+
+
+def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
+    """All result invariants of ``system``; returns the balance errors (see
+    :func:`mfa.balance.check`) when every one holds."""
+    for name, var in system.variables.items():
+        da = results[name]
+        values = _values(da)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            value, place = _first_bad(da, bad)
+            raise InvariantError(None, name, f"finite values; got {value:g} at {place}")
+        if var.kind in ("flow", "stock", "part", "total"):
+            floor = -NEGATIVE_TOLERANCE * (np.max(np.abs(values)) if values.size else 0.0)
+            bad = ~(values >= floor)
+            if bad.any():
+                value, place = _first_bad(da, bad)
+                raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(da)} at {place}")
+    for whole in {v.part_of for v in system.variables.values() if v.part_of}:
+        parts = [n for n, v in system.variables.items() if v.part_of == whole]
+        gap = sum(results[n] for n in parts) - results[whole]
+        _within(gap, results[[whole, *parts]], f"the parts of {whole} ({', '.join(parts)})")
+    errors = {}
+    for process, quantity in system.balances():
+        names = balance.involved(system, process, quantity)
+        gap = balance.process_balance(results, system, process, quantity)
+        errors[f"{process} ({quantity})"] = _within(gap, results[names], f"the balance of {process} ({quantity})")
+    return errors
+
+
+def _within(gap: xr.DataArray, involved: xr.Dataset, what: str) -> dict[str, float]:
+    """Raise unless every ``|gap|`` is within the tolerance of the largest involved value;
+    else return the largest absolute and relative gap."""
+    errors = balance.max_errors(gap, involved)
+    scale = max(balance.largest(v) for v in involved.data_vars.values())
+    values = np.abs(_values(gap))
+    bad = ~(values <= BALANCE_TOLERANCE * max(scale, np.finfo(float).tiny))
+    if bad.any():
+        value, place = _first_bad(gap, bad)
+        raise InvariantError(None, what, f"an error within {BALANCE_TOLERANCE:g} of {scale:.6g}; got {abs(value):.6g} at {place}")
+    return errors

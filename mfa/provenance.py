@@ -1,0 +1,189 @@
+"""Where every value a run used came from, so that it travels with the results.
+
+:func:`origin` names the file (or ``--set`` option) a setting came from; :func:`table`
+gives one row per setting of the scenario files and per row of the input tables the
+run read, with source and grade, for ``parameters.csv`` in the run folder (the report
+reads that, never the source tree). Scenario files carry sources and grades in their
+comments; :func:`yaml_settings` reads them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from . import config
+
+_GRADE = re.compile(r"(?:^|[\s(;,])([ABCD])(?=$|[\s,;:).])")
+COLUMNS = ["kind", "file", "key", "value", "unit", "source", "source_year", "grade", "note"]
+
+
+def relative(path: Path | str) -> str:
+    """``path`` relative to the project root when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(config.project_root()))
+    except (ValueError, config.InputError):
+        return str(path)
+
+
+def _get(model, parts: list[str]) -> list:
+    """Values at a dotted path of a pydantic model; a dict of models (regions) fans out."""
+    values = [model]
+    for part in parts:
+        nxt = []
+        for v in values:
+            if isinstance(v, dict):
+                nxt += [getattr(x, part, None) for x in v.values()]
+            else:
+                nxt.append(getattr(v, part, None))
+        values = [v for v in nxt if v is not None]
+    return values
+
+
+def _has(data: dict, parts: list[str]) -> bool:
+    for part in parts:
+        if not isinstance(data, dict):
+            return False
+        if part not in data:
+            # region codes are int keys: a path through a mapping of regions matches any
+            found = [v for v in data.values() if isinstance(v, dict) and part in v]
+            if not found:
+                return False
+            data = found[0]
+        data = data[part]
+    return True
+
+
+def origin(cfg: config.Scenario, setting: str) -> str:
+    """The file or option a setting came from: for a ``*_file`` setting the input
+    file(s) it names; else ``--set KEY`` when an override set it, else the last
+    scenario file that writes it, else ``default``. ``|`` separates alternatives (the
+    first that applies wins)."""
+    for alternative in (a.strip() for a in setting.split("|") if a.strip()):
+        parts = alternative.split(".")
+        values = _get(cfg, parts)
+        if not values:
+            continue
+        if parts[-1].endswith("file"):
+            return ", ".join(dict.fromkeys(str(v) for v in values))
+        for text in reversed(cfg._overrides):
+            key = text.split("=", 1)[0].strip()
+            if key == alternative or key.startswith(alternative + ".") or alternative.startswith(key + "."):
+                return f"--set {key}"
+        for path in reversed(cfg._files):
+            if _has(config.load_yaml(path), parts):
+                return relative(path)
+        return "default"
+    return ""
+
+
+def grade_of(comment: str) -> str:
+    """The grade (A-D) a scenario-file comment gives: ``D`` for a calibrated value (as
+    ``inputs/README.md`` says; a grade named beside it is that of the band it stays in),
+    else the first grade letter standing alone; '' when there is none."""
+    if "calibrated" in (comment or "").lower():
+        return "D"
+    match = _GRADE.search(comment or "")
+    return match.group(1) if match else ""
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    quote = None
+    for i, ch in enumerate(line):
+        if ch in "\"'":
+            quote = None if quote == ch else (quote or ch)
+        elif ch == "#" and quote is None and (i == 0 or line[i - 1] in " \t"):
+            return line[:i].rstrip(), line[i + 1:].strip()
+    return line.rstrip(), ""
+
+
+def yaml_settings(path: Path) -> tuple[list[str], list[dict]]:
+    """The leading comment lines of a scenario file, and one row per setting:
+    ``key`` (dotted path), ``value`` (as written), ``comment`` and ``grade`` (from the
+    comment, else inherited from the enclosing setting's)."""
+    header, rows, stack = [], [], []
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if not rows and not stack:
+                header.append(stripped.lstrip("#").strip())
+            continue
+        body, comment = _split_comment(raw)
+        indent = len(body) - len(body.lstrip(" "))
+        text = body.strip()
+        if text.startswith("- "):
+            if rows:
+                rows[-1]["value"] = (rows[-1]["value"] + " " + text).strip()
+                if comment:
+                    rows[-1]["comment"] = (rows[-1]["comment"] + " " + comment).strip()
+            continue
+        key, sep, value = text.partition(":")
+        if not sep:
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent_grade = next((g for _, _, g in reversed(stack) if g), "")
+        dotted = ".".join([k for _, k, _ in stack] + [key.strip().strip("'\"")])
+        own = grade_of(comment)
+        grade = own or parent_grade
+        if value.strip():
+            rows.append({"key": dotted, "value": value.strip(), "comment": comment, "grade": grade, "inherited": not own and bool(grade)})
+        else:
+            stack.append((indent, key.strip().strip("'\""), grade))
+            if comment:
+                rows.append({"key": dotted, "value": "", "comment": comment, "grade": grade, "inherited": not own and bool(grade)})
+    return header, rows
+
+
+def scenario_files(scenarios: dict[str, config.Scenario]) -> list[Path]:
+    """Every scenario file read, base layers first, once each."""
+    return list(dict.fromkeys(Path(p) for cfg in scenarios.values() for p in cfg._files))
+
+
+def input_files(scenarios: dict[str, config.Scenario]) -> list[str]:
+    """Every input file the scenarios read (the ``*_file`` settings), once each."""
+    files: dict[str, None] = {}
+
+    def walk(model):
+        for name, value in model:
+            if name.endswith("file") and isinstance(value, str):
+                files[value] = None
+            elif isinstance(value, config.BaseModel):
+                walk(value)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    if isinstance(item, config.BaseModel):
+                        walk(item)
+
+    for cfg in scenarios.values():
+        walk(cfg)
+    return list(files)
+
+
+def table(scenarios: dict[str, config.Scenario]) -> pd.DataFrame:
+    """One row per scenario-file setting (kind ``setting``: the comment as note, its
+    grade), per ``--set`` override (kind ``override``), and per row of every input
+    table read (kind ``input``: value, unit, source, source year, grade, note)."""
+    from .inputs import META_COLUMNS
+
+    rows = []
+    for path in scenario_files(scenarios):
+        for r in yaml_settings(path)[1]:
+            rows.append({"kind": "setting", "file": relative(path), "key": r["key"], "value": r["value"],
+                         "grade": r["grade"], "note": r["comment"]})
+    for text in dict.fromkeys(t for cfg in scenarios.values() for t in cfg._overrides):
+        key, _, value = text.partition("=")
+        rows.append({"kind": "override", "file": "--set", "key": key.strip(), "value": value.strip(), "note": "command-line override"})
+    for name in input_files(scenarios):
+        frame = pd.read_csv(config.resolve(name), dtype=str, keep_default_na=False)
+        keys = [c for c in frame.columns if c not in META_COLUMNS]
+        if not set(META_COLUMNS) <= set(frame.columns):
+            continue  # a reference table (codes, names, points), not values
+        for _, r in frame.iterrows():
+            rows.append({"kind": "input", "file": name, "key": "; ".join(f"{k}={r[k]}" for k in keys),
+                         **{c: r[c] for c in META_COLUMNS}})
+    return pd.DataFrame(rows, columns=COLUMNS).fillna("")
