@@ -31,7 +31,8 @@ def _values(da: xr.DataArray) -> np.ndarray:
 
 
 def _unit(da: xr.DataArray) -> str:
-    return f" {da.data.units:~}" if is_quantified(da) else ""
+    text = f"{da.data.units:~}" if is_quantified(da) else ""
+    return f" {text}" if text else ""
 
 
 def where(da: xr.DataArray, mask: np.ndarray) -> str:
@@ -61,13 +62,16 @@ def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], obse
         expected = "a finite number"
         if not bad.any():
             bad = ~((values >= low) & (values <= high))
-            expected = f"a number in [{low:g}, {high:g}]" if np.isfinite(high) else f"a number >= {low:g}"
+            if np.isfinite(high):
+                expected = f"a number in [{low:g}, {high:g}]"
+            else:
+                expected = "a number > 0" if 0 < low <= np.finfo(float).tiny else f"a number >= {low:g}"
         if bad.any():
             value, place = _first_bad(da, bad)
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             scenario = str(da["scenario"].values[index[da.dims.index("scenario")]]) if "scenario" in da.dims else ""
             origin = da.attrs.get(f"file_{scenario}", "")
-            setting = da.attrs.get("setting", "")
+            setting = da.attrs.get(f"setting_{scenario}", "")
             field = f"{setting} ({name})" if setting and origin and not origin.endswith(".csv") else name
             raise InvariantError(origin or None, field, f"{expected}, got {value:g}{_unit(da)} at {place}")
 

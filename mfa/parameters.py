@@ -312,7 +312,7 @@ def _carbon_by_element(path: Path, unit: str) -> xr.DataArray:
 
 def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     """Parameters of every scenario, stacked along ``scenario``; each variable's
-    ``attrs`` name its setting and, per scenario, the file it came from
+    ``attrs`` name, per scenario, its setting and the file it came from
     (:mod:`mfa.provenance`)."""
     from . import provenance
 
@@ -321,10 +321,10 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
         per[name] = scenario_parameters(cfg, cfg.source).pint.dequantify()
     stacked = _stack(per).pint.quantify(unit_registry=ureg)
     for name in stacked.data_vars:
-        setting = SETTINGS.get(name, "")
-        stacked[name].attrs["setting"] = setting
         for scenario, cfg in scenarios.items():
-            stacked[name].attrs[f"file_{scenario}"] = provenance.origin(cfg, setting)
+            origin, setting = provenance.origin(cfg, SETTINGS.get(name, ""))
+            stacked[name].attrs[f"file_{scenario}"] = origin
+            stacked[name].attrs[f"setting_{scenario}"] = setting
     stacked.attrs["history_end"] = next(iter(scenarios.values())).years.history_end
     return stacked
 
@@ -333,8 +333,10 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
     """Parameters with a ``sample`` dim: ``draws`` (``scenario``, ``sample``, ``parameter``)
     applied to the named variables as each scenario's distribution says (a factor on the
     parameter, or its value in the parameter's unit), optionally on a slice only and
-    keeping a sum (:class:`mfa.config.Distribution`). NaN draws leave a value as it is."""
+    keeping a sum (:class:`mfa.config.Distribution`). NaN draws leave a value as it is;
+    draws that would leave a parameter's range (:data:`RANGES`) are clipped to it."""
     p = p.copy()
+    clipped = []
     for name in draws["parameter"].values:
         spec = next(cfg.uncertainty[name] for cfg in scenarios.values() if name in cfg.uncertainty)
         source = next(cfg.source for cfg in scenarios.values() if name in cfg.uncertainty)
@@ -358,5 +360,16 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
                 inside_after = changed.where(mask, 0.0).sum(dim)
                 rest = ((total - inside_after) / (total - inside_before).where(total - inside_before != 0)).fillna(1.0).clip(min=0.0)
                 changed = xr.where(mask, changed, changed * rest)
+        # A draw never takes a parameter out of its range: values beyond it are clipped
+        # to the bound, and how many is recorded (results.nc attribute clipped_draws).
+        low, high = RANGES.get(name, (0.0, np.inf))
+        outside = int(((changed < low) | (changed > high)).sum())
+        if outside:
+            clipped.append(f"{name}: {outside} of {changed.size} values to [{low:g}, {high:g}]")
+        changed = changed.clip(low, high)
+        attrs = p[name].attrs
         p[name] = changed.transpose(*[d for d in ("scenario", "sample") if d in changed.dims], ...).pint.quantify(unit, unit_registry=ureg)
+        p[name].attrs.update(attrs)
+    if clipped:
+        p.attrs["clipped_draws"] = "; ".join(clipped)
     return p

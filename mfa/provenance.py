@@ -56,27 +56,27 @@ def _has(data: dict, parts: list[str]) -> bool:
     return True
 
 
-def origin(cfg: config.Scenario, setting: str) -> str:
-    """The file or option a setting came from: for a ``*_file`` setting the input
-    file(s) it names; else ``--set KEY`` when an override set it, else the last
-    scenario file that writes it, else ``default``. ``|`` separates alternatives (the
-    first that applies wins)."""
+def origin(cfg: config.Scenario, setting: str) -> tuple[str, str]:
+    """``(file, setting)``: the file or option a setting came from, and which of its
+    alternatives (``|``-separated; the first that applies wins) it was. For a ``*_file``
+    setting, the input file(s) it names; else ``--set KEY`` when an override set it,
+    else the last scenario file that writes it, else ``default``."""
     for alternative in (a.strip() for a in setting.split("|") if a.strip()):
         parts = alternative.split(".")
         values = _get(cfg, parts)
         if not values:
             continue
         if parts[-1].endswith("file"):
-            return ", ".join(dict.fromkeys(str(v) for v in values))
+            return ", ".join(dict.fromkeys(str(v) for v in values)), alternative
         for text in reversed(cfg._overrides):
             key = text.split("=", 1)[0].strip()
             if key == alternative or key.startswith(alternative + ".") or alternative.startswith(key + "."):
-                return f"--set {key}"
+                return f"--set {key}", alternative
         for path in reversed(cfg._files):
             if _has(config.load_yaml(path), parts):
-                return relative(path)
-        return "default"
-    return ""
+                return relative(path), alternative
+        return "default", alternative
+    return "", setting
 
 
 def grade_of(comment: str) -> str:

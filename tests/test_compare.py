@@ -52,3 +52,30 @@ def test_every_differing_setting_belongs_to_a_group():
     outlook = config.scenario_data("hainan-outlook", [SCENARIO])[SCENARIO][0]
     assert compare.uncovered(study, outlook) == []
     assert compare.uncovered(study, {**study, "new_section": {"x": 1}}) == ["new_section.x"]
+
+
+def _run_alone(data: dict, files) -> xr.Dataset:
+    results, _ = model.run({SCENARIO: config.validate(data, files)})
+    return compare.metrics(results, 2023)
+
+
+def test_a_group_effect_equals_an_independent_run(comparison):
+    """The end-of-life effect on cumulative recovery, recomputed by hand: the study with
+    its whole end_of_life section replaced by the outlook's, run on its own, minus the
+    study run on its own (no use of compare.switched or of the remainder)."""
+    study, files = config.scenario_data("hainan-study", [SCENARIO])[SCENARIO]
+    outlook = config.scenario_data("hainan-outlook", [SCENARIO])[SCENARIO][0]
+    changed = {**study, "end_of_life": outlook["end_of_life"]}
+    effect = _run_alone(changed, files)["cumulative_recovery"] - _run_alone(study, files)["cumulative_recovery"]
+    attributed = comparison["cumulative_recovery_attribution"].sel(group="end of life", scenario=SCENARIO, drop=True)
+    xr.testing.assert_allclose(attributed, effect.sel(scenario=SCENARIO, drop=True), rtol=1e-10)
+    assert float(np.abs(effect).max()) > 0
+
+
+def test_groups_that_cannot_move_a_figure_do_not(comparison):
+    """Physics, not bookkeeping: end of life and carbon factors do not change metal
+    demand; carbon factors do not change recovery."""
+    demand = comparison["cumulative_demand_attribution"]
+    for group in ("end of life", "carbon factors"):
+        assert float(np.abs(demand.sel(group=group)).max()) == 0, group
+    assert float(np.abs(comparison["cumulative_recovery_attribution"].sel(group="carbon factors")).max()) == 0
