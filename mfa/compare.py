@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "fleet": (
-        "fleet.passenger_share", "fleet.population_growth", "fleet.cars_per_1000", "fleet.nev_share",
+        "fleet.passenger_share", "fleet.population_growth", "fleet.cars_per_1000", "fleet.car_lifetime", "fleet.nev_share_of_sales", "fleet.projection_break",
         "fleet.bev_share_of_sales", "regions", "province_table", "years",
     ),
     "battery capacity": ("batteries.capacity_file", "batteries.capacity_scale"),

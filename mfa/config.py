@@ -148,6 +148,8 @@ class Region(_Strict):
     """Population by year (inputs/...)."""
     cars_per_1000_observed: Q("1", ge=0)
     """Passenger cars per 1000 people in the last historic year (all powertrains)."""
+    new_car_sales_file: str
+    """NEV share of new-car sales by year (``nev_share_new_cars`` rows; inputs/...)."""
 
 
 class ProvinceTable(_Strict):
@@ -161,6 +163,8 @@ class ProvinceTable(_Strict):
     """National NEV sales by year, which shape each province's registrations over the years."""
     cars_per_1000_observed: Q("1", ge=0)
     """Passenger cars per 1000 people in the last historic year, for every province of the table."""
+    nev_share_of_new_cars: Q("1", le=1)
+    """NEV share of new passenger-car sales in the last historic year, for every province of the table."""
 
 
 class Study(_Strict):
@@ -178,13 +182,22 @@ class Fleet(_Strict):
     population_growth: Path_("1/yr", ge=-0.1)
     """Population growth rate, per year, after the last observed year."""
     cars_per_1000: Logistic
-    """Passenger cars per 1000 people after the last historic year."""
-    nev_share: Logistic
-    """NEV share of the passenger car stock after the last historic year."""
+    """Passenger cars per 1000 people (all powertrains), an S-curve through the observed
+    level of the last historic year: with population it gives the car stock, and the
+    car stock the car market (new-car sales)."""
+    car_lifetime: WeibullSpec
+    """Lifetime of passenger cars of every powertrain (turns the car stock into sales)."""
+    nev_share_of_sales: Logistic | dict[int, Q("1", le=1)]
+    """NEV share of new-car sales after the last historic year, starting from the observed
+    share: anchor years ``{2030: 1.0}`` (linear between, flat after the last), or an
+    S-curve (saturation, rate) through the observed share."""
+    projection_break: str | None = None
+    """Why NEV sales may jump between the last historic and the first projection year
+    (a break the scenario asks for); None: the projection continues the history."""
     bev_share_of_sales: Path_("1", le=1)
     """BEV share of NEV passenger car sales (the rest PHEV)."""
     lifetime: WeibullSpec
-    """Vehicle lifetime."""
+    """Lifetime of new-energy cars."""
 
 
 class Batteries(_Strict):
@@ -337,7 +350,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 # Year-keyed paths replace rather than merge: a scenario's path is the whole path.
-_REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capacity_scale", "population_growth",
+_REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capacity_scale", "population_growth", "nev_share_of_sales",
                    "bev_share_of_sales", "mean", "annual_mileage"}
 
 

@@ -77,6 +77,9 @@ class Variable(_Strict):
     """The flow this variable is a part of (the parts sum to it)."""
     sum_of: list[str] = []
     """The variables this one adds up."""
+    at_most: str | None = None
+    """A variable this one (summed over its own extra dims) never exceeds, e.g. NEV
+    sales and the whole car market: an invariant of every run."""
     unit: str | None = None
     """pint unit of an indicator or auxiliary variable (others take their quantity's)."""
     dims: list[str] | None = None
@@ -264,7 +267,7 @@ def _check_references(name: str, var: Variable, system: System) -> None:
         need(var.to, system.processes, "process (to)")
     if var.kind == "stock":
         need(var.process, system.processes, "process")
-    for other in [var.part_of, *var.sum_of]:
+    for other in [var.part_of, *var.sum_of, var.at_most]:
         if other is not None:
             need(other, system.variables, "variable")
     if var.kind in ("indicator", "auxiliary") and (var.unit is None or var.dims is None):

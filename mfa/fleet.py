@@ -1,9 +1,23 @@
-"""The fleet of new-energy passenger cars: stock projection, sales, retirement.
+"""The fleet of new-energy passenger cars: the car market, NEV sales, stock, retirement.
 
-History (up to ``years.history_end``) runs inflow-driven from registrations; after it,
-the stock follows population x cars per 1000 people x NEV share of the car stock, two
-S-curves anchored on the last historic year, and runs stock-driven from the historic
-stock by cohort. Sales split into powertrains by the BEV share of sales.
+The quantity policies are written in is the NEV share of new-car sales, so that is what
+the projection follows:
+
+- the passenger car stock (all powertrains) is population x cars per 1000 people, an
+  S-curve through the observed level of the last historic year, run back
+  :data:`SPIN_UP` years before the first model year so that the cars of the first years
+  have a cohort structure;
+- the car market (new-car sales) is that stock run stock-driven with the car lifetime;
+- it is scaled so that the observed NEV share of new-car sales in the last historic
+  year is exactly registrations / market (the scale says how far the ownership
+  assumption is from the region's actual market, reported as ``cars_per_1000``),
+  unless the case declares a ``projection_break`` (then its own market runs as given);
+- up to ``history_end`` NEV sales are the registrations (data: the same in every
+  scenario); after it they are the market times the NEV share of sales, a path that
+  starts from the observed share (no seam) towards the scenario's anchor years;
+- the NEV stock runs inflow-driven from NEV sales with the NEV lifetime.
+
+Sales split into powertrains by the BEV share of sales.
 """
 
 from __future__ import annotations
@@ -20,65 +34,86 @@ from .units import plain, ureg
 
 log = logging.getLogger(__name__)
 
+SPIN_UP = 40
+"""Years of car-stock history built from the S-curve before the first model year."""
+
 
 def vehicle_lifetime(p: xr.Dataset) -> Weibull:
-    """Vehicle lifetime; scale by ``scenario`` and ``cohort``."""
+    """NEV lifetime; scale by ``scenario`` and ``cohort``."""
     return Weibull(p["vehicle_lifetime_shape"], p["vehicle_lifetime_scale"])
 
 
-def population(p: xr.Dataset) -> xr.DataArray:
+def population(p: xr.Dataset, years=None) -> xr.DataArray:
     """People by ``scenario``, ``year``: the observed years (linear between them, flat
     before the first), compounded by the growth rate after the last."""
+    years = p["year"].values if years is None else years
     observed = p["population_observed"].dropna("population_year", how="all").rename(population_year="year")
     last = int(observed["year"].max())
-    growth_per_year = plain(p["population_growth"], "1/yr")
-    factor = (1 + growth_per_year.where(p["year"] > last, 0.0)).cumprod("year")
-    return interpolate_years(observed, p["year"].values) * factor
+    growth = plain(p["population_growth"], "1/yr").reindex(year=years, method="nearest")
+    factor = (1 + growth.where(growth["year"] > last, 0.0)).cumprod("year")
+    return interpolate_years(observed, years) * factor
 
 
-def anchored_logistic(start: xr.DataArray, saturation, rate, years: xr.DataArray, t0: int) -> xr.DataArray:
-    """``sat / (1 + (sat / start - 1) * exp(-rate * (t - t0)))``: equals ``start`` at ``t0``."""
-    return saturation / (1 + (saturation / start - 1) * np.exp(-rate * (years - t0)))
+def _extended(da: xr.DataArray, dim: str, values: np.ndarray) -> xr.DataArray:
+    """``da`` over ``values`` of ``dim``, held at its first value before it starts."""
+    return da.reindex({dim: values}, method="nearest") if dim in da.dims else da
+
+
+def car_market(p: xr.Dataset) -> xr.Dataset:
+    """Passenger car stock (vehicle), cars per 1000 and new-car sales (vehicle/yr) by
+    ``scenario``, ``region``, ``year``, scaled to the observed NEV share of sales in the
+    last historic year."""
+    h = int(p.attrs["history_end"])
+    years = p["year"].values
+    span = np.arange(years[0] - SPIN_UP, years[-1] + 1)
+    t = xr.DataArray(span.astype(float), dims="year", coords={"year": span})
+    saturation, rate = plain(p["cars_per_1000_saturation"], "1"), plain(p["cars_per_1000_rate"], "1/yr")
+    start = plain(p["cars_per_1000_observed"], "1")
+    per_1000 = saturation / (1 + (saturation / start - 1) * np.exp(-rate * (t - h)))
+    cars = (plain(population(p, span), "person") * per_1000 / 1000).pint.quantify("vehicle", unit_registry=ureg)
+    lifetime = Weibull(p["car_lifetime_shape"], _extended(p["car_lifetime_scale"], "cohort", span))
+    sales = stock.stock_driven(cars, lifetime)["inflow"].sel(year=years)
+    nev_sales = plain(p["passenger_registrations"].sel(year=h), "vehicle/yr")
+    scale = nev_sales / (plain(p["nev_share_observed"], "1") * plain(sales.sel(year=h), "vehicle/yr"))
+    # a declared break (1): the scenario's own market runs as given, not scaled to the observed one
+    scale = xr.where(plain(p["projection_break"], "1") > 0, 1.0, scale)
+    return xr.Dataset({
+        "total_car_stock": cars.sel(year=years) * scale,
+        "total_car_sales": sales * scale,
+        "cars_per_1000": (per_1000.sel(year=years) * scale).pint.quantify("1", unit_registry=ureg),
+    })
 
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Vehicle stock, sales and retirement by ``scenario``, ``region``, ``year``,
-    ``powertrain``, with ``nev_stock_projection`` (the prescribed stock) and ``population``.
-    The history ends at ``p.attrs["history_end"]``."""
-    history_end = int(p.attrs["history_end"])
-    lifetime = vehicle_lifetime(p)
+    ``powertrain``; the car market and the NEV share of new-car sales beside them. The
+    history ends at ``p.attrs["history_end"]``."""
+    h = int(p.attrs["history_end"])
+    market = car_market(p)
     years = p["year"]
-    history_years = years.sel(year=slice(None, history_end))
-    registrations = p["passenger_registrations"].sel(year=history_years)
-    history = stock.inflow_driven(registrations, lifetime, by_cohort=True)
-    last_cohorts = history["stock_by_cohort"].isel(year=-1, drop=True)
-
-    people = population(p)
-    t = years.astype(float)
-    cpk_observed = plain(p["cars_per_1000_observed"], "1")
-    cars_per_1000 = anchored_logistic(
-        cpk_observed, plain(p["cars_per_1000_saturation"], "1"), plain(p["cars_per_1000_rate"], "1/yr"), t, history_end
+    market_sales = plain(market["total_car_sales"], "vehicle/yr")
+    registrations = plain(p["passenger_registrations"], "vehicle/yr")
+    observed = plain(p["nev_share_observed"], "1")
+    # the share's slope over the last historic year, which the projection continues
+    slope = observed - registrations.sel(year=h - 1, drop=True) / market_sales.sel(year=h - 1, drop=True)
+    trend = (
+        plain(p["nev_share_of_sales_weight"], "1") * observed
+        + plain(p["nev_share_of_sales_slope_weight"], "yr") * slope
+        + plain(p["nev_share_of_sales_rest"], "1")
     )
-    persons = plain(people, "person")
-    share_start = plain(history["stock"].isel(year=-1), "vehicle") / (persons.sel(year=history_end) * cpk_observed / 1000)
-    nev_share = anchored_logistic(
-        share_start, plain(p["nev_share_saturation"], "1"), plain(p["nev_share_rate"], "1/yr"), t, history_end
-    )
-    projection = (persons * cars_per_1000 / 1000 * nev_share).pint.quantify("vehicle", unit_registry=ureg)
-    future = projection.sel(year=slice(history_end + 1, None))
-    total = stock.stock_driven(future, lifetime, last_cohorts)
-    early = float(plain(total["early_retirement"], "vehicle/yr").max())
-    if early > 0:
-        log.warning("the projected NEV stock falls in some year: up to %.0f vehicles a year retire early", early)
-
-    sales = total["inflow"] * p["powertrain_share"].rename(cohort="year")
-    by_powertrain = stock.inflow_driven(sales, lifetime)
+    line = plain(p["nev_share_of_sales_line_weight"], "1") * observed + plain(p["nev_share_of_sales_line_rest"], "1")
+    share_projected = np.minimum(trend, line).clip(0.0, 1.0)  # the trend, capped by the straight line
+    nev_sales = xr.where(years <= h, registrations, share_projected * market_sales)
+    share = nev_sales / market_sales.where(market_sales > 0)
+    sales = (nev_sales * plain(p["powertrain_share"], "1").rename(cohort="year")).pint.quantify("vehicle/yr", unit_registry=ureg)
+    by_powertrain = stock.inflow_driven(sales, vehicle_lifetime(p))
     return xr.Dataset(
         {
             "vehicle_sales": sales,
             "vehicle_stock": by_powertrain["stock"],
             "vehicle_retired": by_powertrain["outflow"],
-            "nev_stock_projection": projection,
-            "population": people,
+            "nev_share_of_sales": share.fillna(0.0).pint.quantify("1", unit_registry=ureg),
+            "population": population(p),
+            **market,
         }
     )

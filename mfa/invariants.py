@@ -92,6 +92,15 @@ def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
             if bad.any():
                 value, place = _first_bad(da, bad)
                 raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(da)} at {place}")
+    for name, var in system.variables.items():
+        if var.at_most:
+            limit = results[var.at_most]
+            total = results[name].sum([d for d in results[name].dims if d not in limit.dims])
+            excess = _values(total - limit.pint.to(total.data.units) if is_quantified(limit) else total - limit)
+            bad = ~(excess <= NEGATIVE_TOLERANCE * max(np.max(np.abs(_values(limit))), np.finfo(float).tiny))
+            if bad.any():
+                value, place = _first_bad(total, bad)
+                raise InvariantError(None, name, f"at most {var.at_most}; got {value:.6g}{_unit(total)} at {place}")
     for whole in {v.part_of for v in system.variables.values() if v.part_of}:
         parts = [n for n, v in system.variables.items() if v.part_of == whole]
         gap = sum(results[n] for n in parts) - results[whole]

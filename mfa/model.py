@@ -75,6 +75,7 @@ def _run(scenarios, draws, params, system: definition.System) -> tuple[xr.Datase
         balance_by_process="; ".join(f"{k}: {e['max_abs_balance_error']:.3g}" for k, e in errors.items()),
         case=first.case.name,
         package_version=package_version(),
+        projection_break=p.attrs.get("projection_break", ""),
     )
     if "clipped_draws" in p.attrs:
         results.attrs["clipped_draws"] = p.attrs["clipped_draws"]

@@ -27,11 +27,13 @@ RANGES: dict[str, tuple[float, float]] = {
     **dict.fromkeys(
         ("passenger_share", "powertrain_share", "chemistry_share", "second_use_share", "second_use_collection_rate",
          "collection_rate", "recovery_efficiency", "phev_electric_share", "recycling_emission_saving_share",
-         "nev_share_saturation"),
+         "nev_share_observed", "projection_break", "nev_share_of_sales_weight", "nev_share_of_sales_rest", "nev_share_of_sales_line_weight",
+         "nev_share_of_sales_line_rest"),
         (0.0, 1.0),
     ),
     **dict.fromkeys(
-        ("vehicle_lifetime_shape", "vehicle_lifetime_scale", "battery_lifetime_shape", "battery_lifetime_scale", "second_use_sd"),
+        ("vehicle_lifetime_shape", "vehicle_lifetime_scale", "battery_lifetime_shape", "battery_lifetime_scale", "second_use_sd",
+         "car_lifetime_shape", "car_lifetime_scale"),
         (np.finfo(float).tiny, np.inf),
     ),
     "population_growth": (-1.0, np.inf),
@@ -51,8 +53,15 @@ SETTINGS: dict[str, str] = {
     "passenger_share": "fleet.passenger_share",
     "cars_per_1000_saturation": "fleet.cars_per_1000.saturation",
     "cars_per_1000_rate": "fleet.cars_per_1000.rate",
-    "nev_share_saturation": "fleet.nev_share.saturation",
-    "nev_share_rate": "fleet.nev_share.rate",
+    "nev_share_observed": "regions.new_car_sales_file | province_table.nev_share_of_new_cars",
+    "projection_break": "fleet.projection_break",
+    "nev_share_of_sales_weight": "fleet.nev_share_of_sales",
+    "nev_share_of_sales_rest": "fleet.nev_share_of_sales",
+    "nev_share_of_sales_slope_weight": "fleet.nev_share_of_sales",
+    "nev_share_of_sales_line_weight": "fleet.nev_share_of_sales",
+    "nev_share_of_sales_line_rest": "fleet.nev_share_of_sales",
+    "car_lifetime_shape": "fleet.car_lifetime.shape",
+    "car_lifetime_scale": "fleet.car_lifetime",
     "powertrain_share": "fleet.bev_share_of_sales",
     "vehicle_lifetime_shape": "fleet.lifetime.shape",
     "vehicle_lifetime_scale": "fleet.lifetime",
@@ -126,11 +135,12 @@ def _table_file(scenario_file: Path, field: str, name: str) -> Path:
 
 
 def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndarray):
-    """Passenger registrations, official stock, population and cars per 1000 by ``region``:
-    the province table's regions, replaced by those with data of their own."""
+    """Passenger registrations, official stock, population, cars per 1000 and the NEV
+    share of new-car sales in the last historic year by ``region``: the province
+    table's regions, replaced by those with data of their own."""
     from . import regions
 
-    registrations, official, population, cpk = [], [], [], []
+    registrations, official, population, cpk, share = [], [], [], [], []
     if cfg.province_table is not None:
         table = regions.table_registrations(cfg.province_table, history_years)
         own_codes = list(cfg.regions)
@@ -139,11 +149,13 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
         population.append(regions.table_population(cfg.province_table).sel(region=table["region"]))
         codes = table["region"].values
         cpk.append(xr.DataArray(np.full(len(codes), cfg.province_table.cars_per_1000_observed), dims="region", coords={"region": codes}))
+        share.append(xr.DataArray(np.full(len(codes), cfg.province_table.nev_share_of_new_cars), dims="region", coords={"region": codes}))
     for code, region in cfg.regions.items():
         reg, off, pop = regions.own_history(code, region, source, history_years, cfg.fleet.passenger_share)
         registrations.append(reg)
         population.append(pop)
         cpk.append(xr.DataArray([region.cars_per_1000_observed], dims="region", coords={"region": [code]}))
+        share.append(regions.own_nev_share(code, region, source, int(history_years[-1])))
         if off is not None:
             official.append(off)
     only = cfg.case.only_regions
@@ -163,6 +175,7 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
         join(official) if official else None,
         join(population),
         cars_per_1000,
+        join(share).pint.quantify("1", unit_registry=ureg),
     )
 
 
@@ -174,7 +187,7 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p = xr.Dataset(coords={"year": years, "powertrain": POWERTRAINS})
 
     # fleet
-    registrations, official, population, cars_per_1000 = _regional_history(cfg, source, years[years <= y.history_end])
+    registrations, official, population, cars_per_1000, nev_share_observed = _regional_history(cfg, source, years[years <= y.history_end])
     p["passenger_registrations"] = registrations.reindex(year=years, fill_value=0.0)
     if official is not None:
         p["official_nev_stock"] = official
@@ -182,9 +195,14 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["cars_per_1000_observed"] = cars_per_1000
     p["population_growth"] = _series(fleet.population_growth, "1/yr", years)
     p["passenger_share"] = ureg.Quantity(fleet.passenger_share, "1")
-    for name, curve in (("cars_per_1000", fleet.cars_per_1000), ("nev_share", fleet.nev_share)):
-        p[f"{name}_saturation"] = ureg.Quantity(curve.saturation, "1")
-        p[f"{name}_rate"] = ureg.Quantity(curve.rate, "1/yr")
+    p["cars_per_1000_saturation"] = ureg.Quantity(fleet.cars_per_1000.saturation, "1")
+    p["cars_per_1000_rate"] = ureg.Quantity(fleet.cars_per_1000.rate, "1/yr")
+    p["car_lifetime_shape"] = ureg.Quantity(fleet.car_lifetime.shape, "1")
+    p["car_lifetime_scale"] = _weibull_scale(fleet.car_lifetime, years)
+    p["nev_share_observed"] = nev_share_observed
+    p["projection_break"] = ureg.Quantity(float(fleet.projection_break is not None), "1")
+    for part, da in _share_path(fleet.nev_share_of_sales, y.history_end, years, source).items():
+        p[f"nev_share_of_sales_{part}"] = da.pint.quantify("1" if part != "slope_weight" else "yr", unit_registry=ureg)
     bev = _series(fleet.bev_share_of_sales, "1", years).rename(year="cohort")
     p["powertrain_share"] = xr.concat([bev, 1 - bev], dim=xr.DataArray(POWERTRAINS, dims="powertrain"))
     p["vehicle_lifetime_shape"] = ureg.Quantity(fleet.lifetime.shape, "1")
@@ -192,7 +210,10 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
 
     # batteries
     capacity = read_table(_table_file(source, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
-    capacity = interpolate_years(capacity, years) * _series(bat.capacity_scale, "1", years)
+    # capacity_scale is a scenario lever: it moves the packs of projected cohorts only,
+    # never the history (the packs already sold are data, the same in every scenario)
+    scale = _series(bat.capacity_scale, "1", years).where(xr.DataArray(years > y.history_end, dims="year", coords={"year": years}), 1.0)
+    capacity = interpolate_years(capacity, years) * scale
     p["battery_capacity"] = capacity.sel(powertrain=POWERTRAINS).rename(year="cohort")
     chemistry_file = _table_file(source, "batteries.chemistry_file", bat.chemistry_file)
     shares = read_table(chemistry_file, ("path", "year", "chemistry"), "1", {"path": bat.chemistry_path}).fillna(0.0)
@@ -270,6 +291,42 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     return p
 
 
+def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, source) -> dict[str, xr.DataArray]:
+    """The projected NEV share of sales by ``year`` as two paths from the observed share
+    in ``history_end``, each ``observed * weight + slope * slope_weight + rest``:
+
+    - ``line``: straight to the first anchor, linear between later anchors, flat after;
+    - the trend path: a cubic (Hermite) that leaves the observed share with the observed
+      slope of the last historic year (no seam in level or trend) and meets the line at
+      the first anchor with the line's slope, then follows it.
+
+    The model takes the lower of the two, i.e. the trend capped by the straight line (a
+    one-year spurt in the history does not carry on). Weights, not values, so that the
+    observed share and slope may differ by region."""
+    later = sorted(a for a in anchors if a > history_end)
+    if not later:
+        raise InputError(source, "fleet.nev_share_of_sales", f"at least one anchor year after {history_end}, e.g. {{2030: 1.0}}")
+    nodes = np.array([history_end, *later], dtype=float)
+    values = np.array([anchors[a] for a in later])
+    linear = np.stack([np.interp(years, nodes, np.eye(len(nodes))[k]) for k in range(len(nodes))], axis=-1)
+    rest = linear[:, 1:] @ values
+    weight = linear[:, 0].copy()
+    slope_weight = np.zeros(len(years))
+    first = (years > history_end) & (years <= later[0])
+    span = later[0] - history_end
+    u = (years[first] - history_end) / span
+    h00, h10, h01, h11 = 1 - 3 * u**2 + 2 * u**3, u - 2 * u**2 + u**3, 3 * u**2 - 2 * u**3, u**3 - u**2
+    # the end slope is the straight line's, (v1 - observed): folded into both weights
+    weight[first], slope_weight[first], rest[first] = h00 - h11, h10 * span, (h01 + h11) * values[0]
+    line_weight, line_rest = linear[:, 0].copy(), linear[:, 1:] @ values
+    history = years <= history_end
+    for array, value in ((weight, 1.0), (slope_weight, 0.0), (rest, 0.0), (line_weight, 1.0), (line_rest, 0.0)):
+        array[history] = value
+    coords = {"year": years}
+    parts = {"weight": weight, "slope_weight": slope_weight, "rest": rest, "line_weight": line_weight, "line_rest": line_rest}
+    return {k: xr.DataArray(v, dims="year", coords=coords) for k, v in parts.items()}
+
+
 def _require_complete(table: xr.DataArray, file: str, dim: str, along: str) -> None:
     """Every ``dim`` x ``along`` combination of a long table given (a gap is an input
     error naming the missing keys, never a NaN that flows on)."""
@@ -326,6 +383,8 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
             stacked[name].attrs[f"file_{scenario}"] = origin
             stacked[name].attrs[f"setting_{scenario}"] = setting
     stacked.attrs["history_end"] = next(iter(scenarios.values())).years.history_end
+    reasons = {name: cfg.fleet.projection_break for name, cfg in scenarios.items() if cfg.fleet.projection_break}
+    stacked.attrs["projection_break"] = "; ".join(f"{name}: {why}" for name, why in reasons.items())
     return stacked
 
 

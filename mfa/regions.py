@@ -99,3 +99,15 @@ def own_history(code: int, region: config.Region, source, years: np.ndarray, pas
     population = read_table(pop_path, ("year",), "person").rename(year="population_year")
     expand = lambda da: None if da is None else da.expand_dims(region=[code])  # noqa: E731
     return expand(passenger), expand(official), expand(population)
+
+
+def own_nev_share(code: int, region: config.Region, source, year: int) -> xr.DataArray:
+    """The NEV share of new-car sales of a region with data of its own in ``year``
+    (``nev_share_new_cars`` of its new-car sales file), with a ``region`` dim of one."""
+    path = config.resolve(region.new_car_sales_file)
+    if not path.exists():
+        raise InputError(source, f"regions.{code}.new_car_sales_file", f"an existing input file, {region.new_car_sales_file!r} does not exist")
+    shares = plain(read_table(path, ("variable", "year"), "1", {"variable": "nev_share_new_cars"}), "1")
+    if year not in shares["year"].values:
+        raise InputError(path, "year", f"a nev_share_new_cars row for {year}, the last historic year")
+    return shares.sel(year=year, drop=True).expand_dims(region=[code])

@@ -152,7 +152,7 @@ def test_parts_must_add_up(study, system):
     ("collection_rate", 1.2, r"\[0, 1\]"),
     ("recovery_efficiency", 1.9, r"\[0, 1\]"),
     ("annual_mileage", np.inf, "finite"),
-    ("battery_lifetime_scale", 0.0, ">= "),
+    ("battery_lifetime_scale", 0.0, "> 0"),
 ])
 def test_a_parameter_out_of_range_stops_the_run(study, name, value, expected):
     from mfa import parameters

@@ -140,20 +140,74 @@ def test_scenario_subset_and_override():
     battery_scale=st.floats(4.0, 20.0),
     vehicle_mean=st.floats(6.0, 25.0),
     capacity_scale=st.floats(0.3, 2.0),
-    nev_rate=st.floats(0.01, 1.0),
-    saturation=st.floats(0.1, 1.0),
+    share_2030=st.floats(0.0, 1.0),
+    saturation=st.floats(200.0, 600.0),
     max_age=st.floats(0.0, 20.0),
 )
-def test_mass_balance_under_random_parameters(collection, second_use, battery_scale, vehicle_mean, capacity_scale, nev_rate, saturation, max_age):
+def test_mass_balance_under_random_parameters(collection, second_use, battery_scale, vehicle_mean, capacity_scale, share_2030, saturation, max_age):
     overrides = [
         f"end_of_life.collection_rate={collection}",
         f"end_of_life.second_use_share={{default: {second_use}}}",
         f"batteries.lifetime.scale={battery_scale}",
         f"fleet.lifetime.mean={vehicle_mean}",
         f"batteries.capacity_scale={capacity_scale}",
-        f"fleet.nev_share.rate={nev_rate}",
-        f"fleet.nev_share.saturation={saturation}",
+        f"fleet.nev_share_of_sales={{2030: {share_2030}}}",
+        f"fleet.cars_per_1000.saturation={saturation}",
         f"batteries.replacement_max_vehicle_age={max_age}",
     ]
     results, _ = model.run(config.load_scenarios("hainan-study", ["conservative"], overrides))
     assert results.attrs["max_rel_balance_error"] < 1e-9
+
+
+CASES = ("hainan-study", "hainan-outlook", "china-provinces")
+
+
+@pytest.fixture(scope="module", params=CASES)
+def case_run(request):
+    scenarios = config.load_scenarios(request.param)
+    results, params = model.run(scenarios)
+    return request.param, scenarios, results
+
+
+def test_history_is_the_same_in_every_scenario(case_run):
+    """Registrations, packs, chemistry and collection up to history_end are data: every
+    flow and stock of the historic years is identical across scenarios."""
+    _, scenarios, results = case_run
+    h = next(iter(scenarios.values())).years.history_end
+    from mfa import definition
+
+    system = definition.load()
+    for name, var in system.variables.items():
+        if var.kind not in ("flow", "stock", "part", "total"):
+            continue
+        history = results[name].sel(year=slice(None, h))
+        values = history.data.magnitude
+        first = values[(slice(None),) * history.get_axis_num("scenario") + (slice(0, 1),)]
+        np.testing.assert_allclose(values, np.broadcast_to(first, values.shape), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_no_seam_between_history_and_projection(case_run):
+    """NEV sales of the first projection year within 15 % of the last historic year,
+    nationally and in every region, unless the case declares a break."""
+    case, scenarios, results = case_run
+    first = next(iter(scenarios.values()))
+    h = first.years.history_end
+    sales = plain(results["vehicle_sales"].sum("powertrain"), "vehicle/yr")
+    ratio = sales.sel(year=h + 1) / sales.sel(year=h)
+    total = sales.sum("region")
+    national = total.sel(year=h + 1) / total.sel(year=h)
+    if first.fleet.projection_break:
+        assert first.fleet.projection_break in results.attrs["projection_break"]
+        assert float(np.abs(national - 1).max()) > 0.15, "a declared break that does not break"
+        return
+    assert float(np.abs(national - 1).max()) <= 0.15, national.values
+    assert float(np.abs(ratio - 1).max()) <= 0.15, ratio.where(np.abs(ratio - 1) > 0.15, drop=True).to_series().head()
+
+
+def test_nev_sales_never_exceed_the_car_market(case_run):
+    _, _, results = case_run
+    nev = plain(results["vehicle_sales"].sum("powertrain"), "vehicle/yr")
+    market = plain(results["total_car_sales"], "vehicle/yr")
+    assert float((nev - market).max()) <= 1e-6 * float(market.max())
+    share = plain(results["nev_share_of_sales"], "1")
+    assert float(share.min()) >= 0 and float(share.max()) <= 1 + 1e-12
