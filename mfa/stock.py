@@ -13,65 +13,62 @@ evaluates survival at ages ``t - c + 0.5`` or ``t - c + 1``; ``n_pts_per_interva
 averages their survival (``inflow_at`` is then ignored). Use it for lifetimes of a few
 years or less, where the timing of inflow within the year matters.
 
+Lifetimes may also change by calendar year (:class:`mfa.lifetimes.CalendarChange`):
+the survival of cohort ``c`` at the end of year ``t`` then depends on ``t`` as well as on
+the age.
+
 Inputs are ``xr.DataArray`` s with a numeric ``year`` dim (step 1) and any other dims;
 flows are per year. Every other dim is a batch dim: the maths is one matrix product or
 one triangular solve for all of them, never a Python loop over series. Results are
-``xr.Dataset`` s with ``stock``, ``inflow``, ``outflow``, ``stock_change`` and ``balance``
-(``inflow - outflow - stock_change``), and with ``by_cohort=True`` ``stock_by_cohort`` and
-``outflow_by_cohort`` (dims ``year``, ``cohort``). pint units pass through: a flow in
-``t/yr`` gives a stock in ``t`` and back.
+``xr.Dataset`` s with
+
+- ``stock`` (end of year), ``inflow``, ``outflow``, ``stock_change`` (per year) and
+  ``balance`` (``inflow - outflow - stock_change``, zero up to rounding; its largest
+  absolute and relative values are in ``attrs``);
+- ``cumulative_outflow``: retired to date, the outflow summed from the first year through
+  each year, in the unit of a stock (``vehicle``, not ``vehicle/yr``): the "retired to
+  date" of the literature, ``sum over cohorts s <= t of inflow(s) * (1 - sf[t, s])``;
+- ``stock_driven`` also ``early_retirement`` (part of ``outflow``);
+- with ``by_cohort=True``, ``stock_by_cohort`` and ``outflow_by_cohort`` (dims ``year``,
+  ``cohort``, then the others).
+
+Every variable has the same dims, ``year`` then the lifetime's other dims then the
+series' (an inflow that does not vary by a lifetime's dim is repeated along it), so
+``ds.to_dataframe()`` and :func:`mfa.tables.to_long` give one row per combination and
+sums over rows are right. pint units pass through: a flow in ``t/yr`` gives a stock in
+``t`` and back.
+
+The maths runs on plain numpy arrays in :mod:`mfa.stock.core <mfa.stock_core>` (public:
+call it directly to skip the xarray layer); this module checks inputs and labels once per
+call and wraps the arrays.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
-from numpy.polynomial import legendre
-from scipy.linalg import solve_triangular
 
-from . import balance
+from . import stock_core as core
 from .lifetimes import Lifetime
+from .stock_core import Discretisation, InflowAt
 from .units import is_quantified, is_rate, magnitude_and_unit, ureg
 
+__all__ = [
+    "Discretisation",
+    "core",
+    "inflow_driven",
+    "inflow_from_stock_by_cohort",
+    "outflow_matrix",
+    "product_component",
+    "stock_driven",
+    "survival_matrix",
+]
+
 log = logging.getLogger(__name__)
-
-InflowAt = Literal["start", "middle", "end"]
-_INFLOW_AT_POINT = {"start": 0.0, "middle": 0.5, "end": 1.0}
-
-
-@dataclass(frozen=True)
-class Discretisation:
-    """Where in the year a cohort's inflow happens, for the survival matrix."""
-
-    inflow_at: InflowAt = "end"
-    """Point of inflow within the year when ``n_pts_per_interval == 1``."""
-    n_pts_per_interval: int = 1
-    """Gauss-Lobatto points per year (1 = a single point at ``inflow_at``; at most 10)."""
-
-    def __post_init__(self):
-        if self.inflow_at not in _INFLOW_AT_POINT:
-            raise ValueError(
-                f"inflow_at: expected one of {sorted(_INFLOW_AT_POINT)}, got {self.inflow_at!r}"
-            )
-        if not isinstance(self.n_pts_per_interval, int) or not 1 <= self.n_pts_per_interval <= 10:
-            raise ValueError(
-                f"n_pts_per_interval: expected an integer from 1 to 10, got {self.n_pts_per_interval!r}"
-            )
-
-    def points_and_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Points within the year (0 = its start, 1 = its end) and their weights (sum 1)."""
-        n = self.n_pts_per_interval
-        if n == 1:
-            return np.array([_INFLOW_AT_POINT[self.inflow_at]]), np.array([1.0])
-        # Gauss-Lobatto on [-1, 1]: the end points and the roots of P'_{n-1}.
-        p_n1 = legendre.Legendre.basis(n - 1)
-        nodes = np.concatenate([[-1.0], np.sort(p_n1.deriv().roots().real), [1.0]])
-        weights = 2.0 / (n * (n - 1) * p_n1(nodes) ** 2)
-        return (nodes + 1) / 2, weights / 2
 
 
 def survival_matrix(
@@ -83,54 +80,30 @@ def survival_matrix(
     coordinates); zero above the diagonal (cohorts not yet born). Dimensionless.
     """
     years = np.asarray(years)
-    if set(lifetime.dims) <= {"cohort"}:
-        return _survival_matrix_2d(lifetime, years, discretisation)
-    lifetime = lifetime.sel_cohorts(years)
-    year = xr.DataArray(years, dims="year", coords={"year": years})
-    cohort = xr.DataArray(years, dims="cohort", coords={"cohort": years})
-    elapsed = (year - cohort).astype(float)
-    sf = 0.0
-    for point, weight in zip(*discretisation.points_and_weights()):
-        sf = sf + weight * lifetime.survival(elapsed + 1.0 - point)
-    sf = xr.where(elapsed >= 0, sf, 0.0)
-    return sf.transpose(..., "year", "cohort")
-
-
-def _survival_matrix_2d(lifetime: Lifetime, years: np.ndarray, discretisation: Discretisation) -> xr.DataArray:
-    """:func:`survival_matrix` of a lifetime that varies at most by cohort, in numpy: the
-    same formulas (the distribution's own ``_survival``) on plain arrays, without
-    xarray's alignment on a 2-D matrix that is rebuilt for every model."""
-    plain = object.__new__(type(lifetime))  # the distribution's maths on numpy parameters
-    for name, p in lifetime.sel_cohorts(years).params.items():
-        object.__setattr__(plain, name, p.values[None, :] if "cohort" in p.dims else p.values)
-    elapsed = (years[:, None] - years[None, :]).astype(float)
-    sf = np.zeros(elapsed.shape)
-    for point, weight in zip(*discretisation.points_and_weights()):
-        age = elapsed + 1.0 - point
-        sf += weight * np.where(age < 0, 1.0, type(lifetime)._survival(plain, age))
-    sf[elapsed < 0] = 0.0
-    return xr.DataArray(sf, dims=("year", "cohort"), coords={"year": years, "cohort": years})
+    dims = tuple(d for d in lifetime.dims if d != "cohort")
+    sf = core.survival_matrix(lifetime._grid(years, dims), years, discretisation)
+    coords = _coords_of(lifetime.params.values(), dims)
+    coords.update(year=years, cohort=years)
+    return xr.DataArray(sf, dims=(*dims, "year", "cohort"), coords=coords)
 
 
 def outflow_matrix(sf: xr.DataArray) -> xr.DataArray:
     """``P[year, cohort]``: share of each cohort leaving in each year, from ``sf``.
 
-    ``sf[t-1, c] - sf[t, c]`` below the diagonal, ``1 - sf[c, c]`` on it.
+    ``sf[t-1, c] - sf[t, c]`` below the diagonal, ``1 - sf[c, c]`` on it. Same dims as ``sf``.
     """
-    if sf.dims == ("year", "cohort"):  # the common 2-D case, in numpy
-        values = sf.values
-        present = np.zeros_like(values)
-        present[1:] = values[:-1]
-        np.fill_diagonal(present, 1.0)
-        return sf.copy(data=present - values)
-    return _present_at_start(sf) - sf
+    values = sf.transpose(..., "year", "cohort")
+    return values.copy(data=core.outflow_matrix(values.values)).transpose(*sf.dims)
 
 
-def _present_at_start(sf: xr.DataArray) -> xr.DataArray:
-    """Share of each cohort present before the year's outflow: 1 in its inflow year."""
-    prev = sf.shift(year=1, fill_value=0.0)
-    diagonal = sf["year"] == sf["cohort"]
-    return xr.where(diagonal, 1.0, prev).transpose(*sf.dims)
+def _coords_of(arrays, dims) -> dict:
+    """The index coordinates of ``dims`` found on ``arrays`` (first found wins)."""
+    coords = {}
+    for da in arrays:
+        for d in dims:
+            if d not in coords and d in da.indexes:
+                coords[d] = da.indexes[d]
+    return coords
 
 
 # --- validation ------------------------------------------------------------------------
@@ -163,13 +136,6 @@ def _check_years(years: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: expected years increasing by 1, got {list(years)}")
 
 
-def _broadcast_check(*arrays: xr.DataArray, names: tuple[str, ...]) -> None:
-    try:
-        xr.align(*arrays, join="exact", exclude={"year", "cohort"})
-    except ValueError as err:
-        raise ValueError(f"{' and '.join(names)} do not broadcast: {err}") from err
-
-
 def _flow_unit_of_stock(stock_unit):
     return None if stock_unit is None else stock_unit / ureg.year
 
@@ -182,81 +148,62 @@ def _stock_unit_of_flow(flow_unit, name: str):
     return flow_unit * ureg.year
 
 
-# --- numpy kernels ---------------------------------------------------------------------
+def _batch_layout(named: dict[str, xr.DataArray]) -> tuple[list[str], dict[str, int], dict]:
+    """Batch dims (all but ``year``/``cohort``, in order of first appearance), their sizes
+    and index coordinates; labels must agree exactly where two inputs share a dim."""
+    sizes: dict[str, int] = {}
+    coords: dict[str, pd.Index] = {}
+    for name, da in named.items():
+        for d in da.dims:
+            if d in ("year", "cohort"):
+                continue
+            problem = None
+            if d in sizes and sizes[d] != da.sizes[d]:
+                problem = f"dim {d!r} has {sizes[d]} labels in one and {da.sizes[d]} in another"
+            elif d in da.indexes and d in coords and not coords[d].equals(da.indexes[d]):
+                problem = f"labels of dim {d!r} differ: {list(coords[d])} vs {list(da.indexes[d])}"
+            if problem:
+                raise ValueError(f"{' and '.join(named)} do not broadcast: {problem}")
+            sizes.setdefault(d, da.sizes[d])
+            if d in da.indexes:
+                coords.setdefault(d, da.indexes[d])
+    for da in named.values():  # scalar and other non-index coords along the batch dims ride along
+        for k, c in da.coords.items():
+            if k not in coords and k not in ("year", "cohort") and set(c.dims) <= set(sizes):
+                coords[k] = c.variable
+    return list(sizes), sizes, coords
 
 
-def _cohort_recursion(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
-    """Year by year over the stock of each cohort, vectorised over leading batch axes.
-
-    ``sf``: (..., T, T); ``stock``: (..., T); ``known``: (..., H) inflows of the first H
-    (historic) years. After them, each year's inflow makes up what the surviving cohorts
-    lack. With ``retire``, a year whose stock falls below what survives gets no inflow and
-    the surplus leaves every cohort by the same fraction, which carries on into their
-    future survival (ODYM's correction); a stock that falls to zero empties every cohort
-    and later cohorts start afresh. Returns ``inflow``, ``outflow``, ``early_retirement``
-    and ``stock`` (..., T), and with ``by_cohort`` ``stock_by_cohort`` and
-    ``outflow_by_cohort`` (..., T, T).
-    """
-    batch = np.broadcast_shapes(sf.shape[:-2], stock.shape[:-1], known.shape[:-1])
-    n_years, n_known = stock.shape[-1], known.shape[-1]
-    out = {name: np.zeros(batch + (n_years,)) for name in ("inflow", "outflow", "early_retirement", "stock")}
-    if by_cohort:
-        out["stock_by_cohort"] = np.zeros(batch + (n_years, n_years))
-        out["outflow_by_cohort"] = np.zeros(batch + (n_years, n_years))
-    cohorts = np.zeros(batch + (n_years,))  # stock of each cohort at the end of the previous year
-    for t in range(n_years):
-        previous = sf[..., t - 1, :t] if t else sf[..., :0, :0].reshape(sf.shape[:-2] + (0,))
-        ratio = np.divide(sf[..., t, :t], previous, out=np.zeros(np.broadcast_shapes(previous.shape)), where=previous > 0)
-        surviving = cohorts[..., :t] * ratio
-        remaining = surviving.sum(axis=-1)
-        diagonal = np.broadcast_to(sf[..., t, t], batch)
-        if t < n_known:
-            inflow, factor, early = np.broadcast_to(known[..., t], batch), 1.0, 0.0
-        else:
-            need = np.broadcast_to(stock[..., t], batch) - remaining
-            falls = (need < 0) & retire
-            if np.any((diagonal == 0) & (need != 0) & ~falls):
-                raise ValueError(f"lifetime: no item survives its inflow year, so no stock can be built (year index {t})")
-            inflow = np.divide(need, diagonal, out=np.zeros(batch), where=(diagonal > 0) & ~falls)
-            factor = np.where(falls, np.divide(stock[..., t], remaining, out=np.zeros(batch), where=falls), 1.0)
-            early = np.where(falls, -need, 0.0)
-        kept = surviving * np.expand_dims(factor, -1)
-        new_in_stock = inflow * diagonal
-        out["inflow"][..., t] = inflow
-        out["early_retirement"][..., t] = early
-        out["outflow"][..., t] = cohorts[..., :t].sum(axis=-1) - kept.sum(axis=-1) + inflow - new_in_stock
-        out["stock"][..., t] = kept.sum(axis=-1) + new_in_stock
-        if by_cohort:
-            out["outflow_by_cohort"][..., t, :t] = cohorts[..., :t] - kept
-            out["outflow_by_cohort"][..., t, t] = inflow - new_in_stock
-        cohorts[..., :t] = kept
-        cohorts[..., t] = new_in_stock
-        if by_cohort:
-            out["stock_by_cohort"][..., t, :] = cohorts
-    return out
-
-
-def _as_batched(da: xr.DataArray, batch_dims: list[str], tail: tuple[str, ...]) -> np.ndarray:
-    """``da``'s values with axes ``batch_dims`` (size 1 where ``da`` lacks one) + ``tail``."""
+def _year_first(da: xr.DataArray, batch_dims: list[str], sizes: dict[str, int]) -> np.ndarray:
+    """``da``'s values as (T, *batch) with size 1 where ``da`` lacks a batch dim."""
     own = [d for d in batch_dims if d in da.dims]
-    values = da.transpose(*own, *tail).values
-    shape = [da.sizes[d] if d in da.dims else 1 for d in batch_dims] + [da.sizes[d] for d in tail]
-    return values.reshape(shape)
+    values = da.transpose("year", *own).values
+    return values.reshape((da.sizes["year"],) + tuple(sizes[d] if d in da.dims else 1 for d in batch_dims))
 
 
-def _matvec(matrix: xr.DataArray, vector: xr.DataArray) -> xr.DataArray:
-    """``sum over cohort of matrix[..., year, cohort] * vector[cohort, ...]``."""
-    if set(matrix.dims) == {"year", "cohort"}:
-        v = vector.transpose("cohort", ...)
-        out = matrix.transpose("year", "cohort").values @ v.values.reshape(v.sizes["cohort"], -1)
-        coords = {k: c for k, c in v.coords.items() if "cohort" not in c.dims}
-        coords["year"] = matrix["year"]
-        return xr.DataArray(
-            out.reshape((matrix.sizes["year"],) + v.shape[1:]),
-            dims=("year",) + v.dims[1:],
-            coords=coords,
-        )
-    return xr.dot(matrix, vector, dim="cohort").transpose("year", ...)
+def _sf_for(sf: xr.DataArray, batch_dims: list[str]) -> np.ndarray:
+    """The survival matrix as (*batch, T, T), size 1 along the series-only dims (the
+    lifetime's dims come first in ``batch_dims``), or (T, T) when it has no batch dim."""
+    if sf.ndim == 2:
+        return sf.values
+    return sf.values.reshape(tuple(sf.sizes.get(d, 1) for d in batch_dims) + sf.shape[-2:])
+
+
+def _dataset(out: dict, years, batch_dims: list[str], coords: dict, flow_unit, stock_unit) -> xr.Dataset:
+    """The result arrays as a Dataset with dims (year, [cohort,] *batch), units attached
+    by wrapping each array once (no per-variable pint round trip)."""
+    stock_vars = {"stock", "stock_by_cohort", "cumulative_outflow"}
+    variables = {}
+    for name, values in out.items():
+        dims = ("year", "cohort", *batch_dims) if name.endswith("_by_cohort") else ("year", *batch_dims)
+        unit = stock_unit if name in stock_vars else flow_unit
+        variables[name] = (dims, values if unit is None else ureg.Quantity(values, unit))
+    all_coords = {"year": years, **coords}
+    if any(name.endswith("_by_cohort") for name in out):
+        all_coords["cohort"] = np.asarray(years)
+    ds = xr.Dataset(variables, coords=all_coords)
+    ds.attrs.update(core.balance_errors(out))
+    return ds
 
 
 # --- public models ---------------------------------------------------------------------
@@ -273,26 +220,20 @@ def inflow_driven(
     """Stock and outflow from inflow and lifetime.
 
     ``inflow``: dims ``year`` + any; per year (e.g. ``vehicle/yr``), >= 0.
-    Returns the dataset described in the module docstring; the stock is in the inflow's
-    unit times a year.
+    ``lifetime``: any :class:`mfa.lifetimes.Lifetime`, its parameters varying by
+    ``cohort`` and any other dims (which must match the inflow's labels where shared).
+    Returns the dataset described in the module docstring: ``inflow``, ``stock``,
+    ``outflow``, ``stock_change``, ``balance``, ``cumulative_outflow`` (and the by-cohort
+    arrays); the stock and ``cumulative_outflow`` are in the inflow's unit times a year.
     """
     inflow, unit = _check_series(inflow, "inflow")
     stock_unit = _stock_unit_of_flow(unit, "inflow")
     disc = Discretisation(inflow_at, n_pts_per_interval)
-    sf = survival_matrix(lifetime, inflow["year"].values, disc)
-    _broadcast_check(sf, inflow, names=("lifetime", "inflow"))
-    cohort_inflow = inflow.rename(year="cohort")
-    ds = xr.Dataset(
-        {
-            "inflow": inflow,
-            "stock": _matvec(sf, cohort_inflow),
-            "outflow": _matvec(outflow_matrix(sf), cohort_inflow),
-        }
-    )
-    if by_cohort:
-        ds["stock_by_cohort"] = sf * cohort_inflow
-        ds["outflow_by_cohort"] = outflow_matrix(sf) * cohort_inflow
-    return _finish(ds, flow_unit=unit, stock_unit=stock_unit)
+    years = inflow["year"].values
+    sf = survival_matrix(lifetime, years, disc)
+    batch_dims, sizes, coords = _batch_layout({"lifetime": sf, "inflow": inflow})
+    out = core.inflow_driven(_year_first(inflow, batch_dims, sizes), _sf_for(sf, batch_dims), by_cohort=by_cohort)
+    return _dataset(out, years, batch_dims, coords, unit, stock_unit)
 
 
 def inflow_from_stock_by_cohort(
@@ -351,6 +292,9 @@ def stock_driven(
     ``"retire"`` (default) keeps inflow at zero and lets the surplus leave every cohort by
     the same fraction (reported as ``early_retirement``, part of ``outflow``); the
     prescribed stock is still met. ``"allow"`` keeps the negative inflow.
+
+    Returns the variables of :func:`inflow_driven` plus ``early_retirement``; flows in the
+    stock's unit per year, ``cumulative_outflow`` in the stock's unit.
     """
     if negative_inflow not in ("retire", "allow"):
         raise ValueError(f"negative_inflow: expected 'retire' or 'allow', got {negative_inflow!r}")
@@ -375,110 +319,12 @@ def stock_driven(
             )
         stock = stock.reindex(year=years, fill_value=0.0)
     sf = survival_matrix(lifetime, years, disc)
-    _broadcast_check(sf, stock, known, names=("lifetime", "stock", "initial_stock_by_cohort"))
-    solved = _solve(sf, stock, known, retire=negative_inflow == "retire", by_cohort=by_cohort)
-    n_known = known.sizes["year"]
-    if n_known:  # the historic years' stock follows from their cohorts; the rest is as prescribed
-        solved["stock"] = xr.concat([solved["stock"].isel(year=slice(None, n_known)), stock.isel(year=slice(n_known, None))], "year")
-    else:
-        solved["stock"] = stock
-    return _finish(xr.Dataset(solved), flow_unit=_flow_unit_of_stock(unit), stock_unit=unit)
-
-
-def _solve(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool, by_cohort: bool) -> dict:
-    """Inflow, outflow, early retirement and stock (and cohort arrays) as DataArrays.
-
-    When the lifetime has no extra dims, one LAPACK triangular solve serves every series
-    (:func:`_solve_shared`); otherwise :func:`_cohort_recursion` runs for all series.
-    """
-    batch_dims = list(dict.fromkeys([*sf.dims[:-2], *[d for d in stock.dims if d != "year"], *[d for d in known.dims if d != "year"]]))
-    coords = {"year": stock["year"], "cohort": xr.DataArray(stock["year"].values, dims="cohort")}
-    for source in (sf, stock, known):
-        coords.update(
-            {k: c for k, c in source.coords.items() if k not in ("year", "cohort") and set(c.dims) <= set(batch_dims)}
-        )
-    if sf.ndim == 2:
-        out, batch_dims = _solve_shared(sf, stock, known, retire, by_cohort)
-        layout = lambda extra: ("year", *extra, *batch_dims)  # noqa: E731
-    else:
-        stock_np = _as_batched(stock, batch_dims, ("year",))
-        known_np = _as_batched(known, batch_dims, ("year",))
-        sf_np = _as_batched(sf, batch_dims, ("year", "cohort"))
-        out = _cohort_recursion(sf_np, stock_np, known_np, retire, by_cohort)
-        layout = None
-    result = {}
-    for name, values in out.items():
-        cohort = ("cohort",) if name.endswith("_by_cohort") else ()
-        dims = layout(cohort) if layout else (*batch_dims, "year", *cohort)
-        da = xr.DataArray(values, dims=dims, coords={k: v for k, v in coords.items() if set(v.dims) <= set(dims)})
-        result[name] = da.transpose("year", ...)
-    return result
-
-
-def _solve_shared(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool, by_cohort: bool):
-    """The shared-lifetime case, year-first: all series are the columns of one matrix.
-
-    One LAPACK triangular solve gives every inflow and one matrix product every outflow;
-    :func:`_cohort_recursion` redoes only the columns that need the retirement correction
-    (or that a zero survival in the inflow year leaves singular). Arrays come back with
-    axes (year, [cohort,] batch...), and the batch dims in their order.
-    """
-    if set(known.dims) - set(stock.dims):
-        stock = stock.broadcast_like(known.isel(year=0, drop=True))
-    batch_dims = [d for d in stock.dims if d != "year"]
-    shape = tuple(stock.sizes[d] for d in batch_dims)
-    n_years, n_known = stock.sizes["year"], known.sizes["year"]
-    target = stock.transpose("year", *batch_dims).values.reshape(n_years, -1)  # a view when year comes first
-    matrix, leaving = sf.transpose("year", "cohort").values, outflow_matrix(sf).transpose("year", "cohort").values
-    singular = bool(np.any(np.diag(matrix)[n_known:] == 0))
-    if n_known == 0 and not singular:  # the common case: LAPACK's result is the inflow, no copy
-        inflow = solve_triangular(matrix, target, lower=True, check_finite=False)
-    else:
-        inflow = np.zeros_like(target)
-        if n_known:
-            history = known.broadcast_like(stock.isel(year=0, drop=True)).transpose("year", *batch_dims)
-            inflow[:n_known] = history.values.reshape(n_known, -1)
-        if n_years > n_known and not singular:
-            rhs = target[n_known:] - matrix[n_known:, :n_known] @ inflow[:n_known]
-            inflow[n_known:] = solve_triangular(matrix[n_known:, n_known:], rhs, lower=True, check_finite=False)
-    out = {
-        "inflow": inflow,
-        "outflow": leaving @ inflow,
-        "early_retirement": np.zeros(inflow.shape),  # calloc: costs nothing until written (zeros_like fills)
-        "stock": np.concatenate([matrix[:n_known] @ inflow, target[n_known:]]) if n_known else target,
-    }
-    if by_cohort:
-        out["stock_by_cohort"] = matrix[:, :, None] * inflow[None, :, :]
-        out["outflow_by_cohort"] = leaving[:, :, None] * inflow[None, :, :]
-    falls = retire and n_years > n_known and inflow[n_known:].min() < 0  # one pass; columns only if needed
-    redo = np.ones(inflow.shape[1], bool) if singular else (inflow[n_known:] < 0).any(axis=0) if falls else None
-    if redo is not None and redo.any():
-        again = _cohort_recursion(matrix, target[:, redo].T, inflow[:n_known, redo].T, retire, by_cohort)
-        for name, values in again.items():
-            if name != "stock":  # the prescribed stock stands
-                out[name][..., redo] = np.moveaxis(values, 0, -1)
-    return {name: values.reshape(values.shape[:-1] + shape) for name, values in out.items()}, batch_dims
-
-
-def _finish(ds: xr.Dataset, flow_unit, stock_unit) -> xr.Dataset:
-    """Stock change, balance and its largest errors; then units back on."""
-    ds["stock_change"] = change = balance.stock_change(ds["stock"])
-    if ds["inflow"].dims == ds["outflow"].dims == change.dims:  # the usual case: plain arrays, in place
-        net = ds["inflow"].values - ds["outflow"].values
-        net -= change.values
-        ds["balance"] = change.copy(data=net)
-    else:
-        ds["balance"] = ds["inflow"] - ds["outflow"] - change
-    # Relative to the largest stock (the flows' scale too unless lifetimes are very short).
-    reference = ds["stock"] if float(ds["stock"].max()) > 0 else ds[["inflow", "outflow"]]
-    ds.attrs.update(balance.max_errors(ds["balance"], reference))
-    ds = ds.transpose("year", ...)
-    if flow_unit is None:
-        return ds
-    stock_vars = {"stock", "stock_change", "stock_by_cohort"}
-    for name in ds.data_vars:
-        unit = stock_unit if name in stock_vars else flow_unit
-        if name == "stock_change":
-            unit = flow_unit  # a change per year, as the other flows
-        ds[name] = ds[name].pint.quantify(unit, unit_registry=ureg)
-    return ds
+    batch_dims, sizes, coords = _batch_layout({"lifetime": sf, "stock": stock, "initial_stock_by_cohort": known})
+    out = core.stock_driven(
+        _year_first(stock, batch_dims, sizes),
+        _sf_for(sf, batch_dims),
+        _year_first(known, batch_dims, sizes),
+        retire=negative_inflow == "retire",
+        by_cohort=by_cohort,
+    )
+    return _dataset(out, years, batch_dims, coords, _flow_unit_of_stock(unit), unit)

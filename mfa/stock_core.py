@@ -1,0 +1,298 @@
+"""The stock engine on plain numpy arrays: public as ``mfa.stock.core``.
+
+The same maths as :mod:`mfa.stock` (see its docstring for the discretisation) without
+xarray, pint or label checks, for callers that run the engine many times on arrays they
+already hold (a calibration loop, a slider in an app) or embed it in their own model.
+Inputs are not validated here: the xarray layer does that once per call.
+
+Layout: every series is **year first**, shape ``(T, *batch)`` (T years, any batch axes);
+a survival matrix is ``(*batch, T, T)`` with axes (year, cohort) last, or ``(T, T)`` when
+every series shares the lifetime (then all series are one BLAS product). Batch axes
+broadcast numpy's way, so give size-1 axes where an array does not vary. Flows are per
+year, stocks at the end of each year, in whatever unit the caller uses consistently.
+
+>>> import numpy as np
+>>> from mfa.stock import core
+>>> years = np.arange(2020, 2026)
+>>> sf = core.survival_matrix(lambda time, entry: np.exp(-(np.clip(time - entry, 0, None) / 4.0) ** 2), years)
+>>> out = core.inflow_driven(np.array([10.0, 10, 10, 0, 0, 0]), sf)
+>>> sorted(out)
+['balance', 'cumulative_outflow', 'inflow', 'outflow', 'stock', 'stock_change']
+>>> bool(np.allclose(out["stock"] + out["cumulative_outflow"], np.cumsum(out["inflow"])))
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+from numpy.polynomial import legendre
+from scipy.linalg import solve_triangular
+
+log = logging.getLogger(__name__)
+
+InflowAt = Literal["start", "middle", "end"]
+_INFLOW_AT_POINT = {"start": 0.0, "middle": 0.5, "end": 1.0}
+
+
+@dataclass(frozen=True)
+class Discretisation:
+    """Where in the year a cohort's inflow happens, for the survival matrix."""
+
+    inflow_at: InflowAt = "end"
+    """Point of inflow within the year when ``n_pts_per_interval == 1``."""
+    n_pts_per_interval: int = 1
+    """Gauss-Lobatto points per year (1 = a single point at ``inflow_at``; at most 10)."""
+
+    def __post_init__(self):
+        if self.inflow_at not in _INFLOW_AT_POINT:
+            raise ValueError(
+                f"inflow_at: expected one of {sorted(_INFLOW_AT_POINT)}, got {self.inflow_at!r}"
+            )
+        if not isinstance(self.n_pts_per_interval, int) or not 1 <= self.n_pts_per_interval <= 10:
+            raise ValueError(
+                f"n_pts_per_interval: expected an integer from 1 to 10, got {self.n_pts_per_interval!r}"
+            )
+
+    def points_and_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points within the year (0 = its start, 1 = its end) and their weights (sum 1)."""
+        n = self.n_pts_per_interval
+        if n == 1:
+            return np.array([_INFLOW_AT_POINT[self.inflow_at]]), np.array([1.0])
+        # Gauss-Lobatto on [-1, 1]: the end points and the roots of P'_{n-1}.
+        p_n1 = legendre.Legendre.basis(n - 1)
+        nodes = np.concatenate([[-1.0], np.sort(p_n1.deriv().roots().real), [1.0]])
+        weights = 2.0 / (n * (n - 1) * p_n1(nodes) ** 2)
+        return (nodes + 1) / 2, weights / 2
+
+
+def survival_matrix(
+    survival: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    years,
+    discretisation: Discretisation = Discretisation(),
+) -> np.ndarray:
+    """``sf[..., t, c]``: share of cohort ``c`` in stock at the end of year ``t``.
+
+    ``survival(time, entry)``: the share of items that entered at calendar time ``entry``
+    still in use at ``time`` (years; year ``t`` spans [t, t + 1)); it gets ``time`` of shape
+    (T, 1) (the end of each year) and ``entry`` of shape (1, T) (each cohort's point of
+    inflow) and returns shape ``(*batch, T, T)`` or (T, T). For a lifetime that depends on
+    age alone, ``lambda time, entry: S(time - entry)``; :class:`mfa.lifetimes.Lifetime`
+    objects go through :func:`mfa.stock.survival_matrix`. With several points per year the
+    survival is their weighted mean. Zero above the diagonal (cohorts not yet born).
+    """
+    years = np.asarray(years, float)
+    time = years[:, None] + 1.0
+    sf = None
+    for point, weight in zip(*discretisation.points_and_weights()):
+        share = np.asarray(survival(time, years[None, :] + point), float)
+        sf = share * weight if sf is None else sf + share * weight
+    born = years[:, None] >= years[None, :]
+    return np.where(born, sf, 0.0)
+
+
+def outflow_matrix(sf: np.ndarray) -> np.ndarray:
+    """``P[..., t, c]``: share of cohort ``c`` leaving in year ``t``: ``sf[t-1, c] - sf[t, c]``
+    below the diagonal, ``1 - sf[c, c]`` on it (the inflow year)."""
+    present = np.zeros_like(sf)  # share present before each year's outflow
+    present[..., 1:, :] = sf[..., :-1, :]
+    diagonal = np.einsum("...ii->...i", present)  # a writable view of the diagonal
+    diagonal[...] = 1.0
+    present -= sf
+    return present
+
+
+def stock_change(stock: np.ndarray, initial=0.0) -> np.ndarray:
+    """``stock[t] - stock[t-1]`` along the first axis, ``initial`` before the first year."""
+    change = np.empty_like(stock)
+    change[0] = stock[0] - initial
+    np.subtract(stock[1:], stock[:-1], out=change[1:])
+    return change
+
+
+def largest_abs(values: np.ndarray) -> float:
+    """Largest absolute value, ignoring NaN (two reductions, no temporary array)."""
+    return float(max(np.nanmax(values), -np.nanmin(values))) if values.size else 0.0
+
+
+def balance_errors(result: dict) -> dict[str, float]:
+    """Largest absolute ``balance`` of a result, and relative to its largest stock (or to
+    its largest flow when the stock is zero throughout, as with a zero lifetime)."""
+    error = largest_abs(result["balance"])
+    scale = largest_abs(result["stock"]) or max(largest_abs(result["inflow"]), largest_abs(result["outflow"]))
+    return {"max_abs_balance_error": error, "max_rel_balance_error": error / scale if scale > 0 else error}
+
+
+def _with_balance(out: dict) -> dict:
+    """Add ``stock_change``, ``balance`` (inflow - outflow - stock change, ~0) and
+    ``cumulative_outflow`` (retired to date, a stock) to a result, in place where possible."""
+    out["stock_change"] = change = stock_change(out["stock"])
+    net = np.subtract(out["inflow"], out["outflow"])
+    net -= change
+    out["balance"] = net
+    out["cumulative_outflow"] = np.cumsum(out["outflow"], axis=0)
+    return out
+
+
+def _batch_first(series: np.ndarray) -> np.ndarray:
+    return np.moveaxis(series, 0, -1)
+
+
+def _year_first(values: np.ndarray, by_cohort: bool = False) -> np.ndarray:
+    return np.moveaxis(values, (-2, -1), (0, 1)) if by_cohort else np.moveaxis(values, -1, 0)
+
+
+def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -> dict[str, np.ndarray]:
+    """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
+
+    ``inflow``: (T, *batch), per year. ``sf``: (T, T) or (*batch, T, T). Returns arrays of
+    the broadcast shape (T, *batch): ``inflow``, ``stock``, ``outflow``, ``stock_change``,
+    ``balance``, ``cumulative_outflow``; with ``by_cohort`` also ``stock_by_cohort`` and
+    ``outflow_by_cohort`` of shape (T, T, *batch) (year, cohort, ...).
+    """
+    leaving = outflow_matrix(sf)
+    if sf.ndim == 2:  # one lifetime for every series: two BLAS products, no broadcasting
+        flat = inflow.reshape(inflow.shape[0], -1)
+        out = {"inflow": inflow, "stock": (sf @ flat).reshape(inflow.shape), "outflow": (leaving @ flat).reshape(inflow.shape)}
+        if by_cohort:
+            out["stock_by_cohort"] = sf.reshape(sf.shape + (1,) * (inflow.ndim - 1)) * inflow[None]
+            out["outflow_by_cohort"] = leaving.reshape(sf.shape + (1,) * (inflow.ndim - 1)) * inflow[None]
+        return _with_balance(out)
+    column = _batch_first(inflow)[..., None]
+    out = {"stock": _year_first((sf @ column)[..., 0]), "outflow": _year_first((leaving @ column)[..., 0])}
+    out["inflow"] = _broadcast(inflow, out["stock"].shape)
+    if by_cohort:
+        row = _batch_first(inflow)[..., None, :]
+        out["stock_by_cohort"] = _year_first(sf * row, by_cohort=True)
+        out["outflow_by_cohort"] = _year_first(leaving * row, by_cohort=True)
+    return _with_balance(out)
+
+
+def _broadcast(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` at ``shape``: itself when it has it, else a writable copy (results are
+    the caller's to change)."""
+    return values if values.shape == shape else np.array(np.broadcast_to(values, shape))
+
+
+def stock_driven(
+    stock: np.ndarray,
+    sf: np.ndarray,
+    known: np.ndarray | None = None,
+    *,
+    retire: bool = True,
+    by_cohort: bool = False,
+) -> dict[str, np.ndarray]:
+    """Inflow and outflow that keep the stock: ``sf @ inflow = stock``, solved year by year.
+
+    ``stock``: (T, *batch), at the end of each year. ``sf``: (T, T) or (*batch, T, T).
+    ``known``: optional (H, *batch), the inflows of the first H (historic) years, which
+    then are not solved for (the stock of those years is what their cohorts leave).
+    ``retire``: when the stock falls faster than the lifetime retires items, keep the
+    inflow at zero and retire the surplus from every cohort by the same fraction (ODYM's
+    correction, reported as ``early_retirement`` and part of ``outflow``); otherwise the
+    inflow goes negative. Returns the arrays of :func:`inflow_driven` plus
+    ``early_retirement``, all of the broadcast shape (T, *batch).
+    """
+    if known is None:
+        known = np.zeros((0,) + stock.shape[1:])
+    if sf.ndim == 2:
+        out = _solve_shared(sf, stock, known, retire, by_cohort)
+    else:
+        again = _cohort_recursion(sf, _batch_first(stock), _batch_first(known), retire, by_cohort)
+        out = {k: _year_first(v, by_cohort=k.endswith("_by_cohort")) for k, v in again.items()}
+        n_known = known.shape[0]
+        out["stock"][n_known:] = stock[n_known:]  # the prescribed stock stands
+    return _with_balance(out)
+
+
+def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
+    """The shared-lifetime case: all series are the columns of one matrix.
+
+    One LAPACK triangular solve gives every inflow and one matrix product every outflow;
+    :func:`_cohort_recursion` redoes only the columns that need the retirement correction
+    (or that a zero survival in the inflow year leaves singular).
+    """
+    batch = np.broadcast_shapes(stock.shape[1:], known.shape[1:])
+    n_years, n_known = stock.shape[0], known.shape[0]
+    target = _broadcast(stock, (n_years,) + batch).reshape(n_years, -1)  # a view when stock is C-ordered
+    leaving = outflow_matrix(sf)
+    singular = bool(np.any(np.diag(sf)[n_known:] == 0))
+    if n_known == 0 and not singular:  # the common case: LAPACK's result is the inflow, no copy
+        inflow = solve_triangular(sf, target, lower=True, check_finite=False)
+    else:
+        inflow = np.zeros_like(target)
+        inflow[:n_known] = np.broadcast_to(known, (n_known,) + batch).reshape(n_known, inflow.shape[1])
+        if n_years > n_known and not singular:
+            rhs = target[n_known:] - sf[n_known:, :n_known] @ inflow[:n_known]
+            inflow[n_known:] = solve_triangular(sf[n_known:, n_known:], rhs, lower=True, check_finite=False)
+    out = {
+        "inflow": inflow,
+        "outflow": leaving @ inflow,
+        "early_retirement": np.zeros(inflow.shape),  # calloc: costs nothing until written
+        "stock": np.concatenate([sf[:n_known] @ inflow, target[n_known:]]) if n_known else target,
+    }
+    if by_cohort:
+        out["stock_by_cohort"] = sf[:, :, None] * inflow[None, :, :]
+        out["outflow_by_cohort"] = leaving[:, :, None] * inflow[None, :, :]
+    falls = retire and n_years > n_known and inflow[n_known:].min() < 0  # one pass; columns only if needed
+    redo = np.ones(inflow.shape[1], bool) if singular else (inflow[n_known:] < 0).any(axis=0) if falls else None
+    if redo is not None and redo.any():
+        again = _cohort_recursion(sf, target[:, redo].T, inflow[:n_known, redo].T, retire, by_cohort)
+        for name, values in again.items():
+            if name != "stock":  # the prescribed stock stands
+                out[name][..., redo] = np.moveaxis(values, 0, -1)
+    return {name: values.reshape(values.shape[:-1] + batch) for name, values in out.items()}
+
+
+def _cohort_recursion(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
+    """Year by year over the stock of each cohort, vectorised over leading batch axes.
+
+    ``sf``: (..., T, T); ``stock``: (..., T); ``known``: (..., H) inflows of the first H
+    (historic) years. After them, each year's inflow makes up what the surviving cohorts
+    lack. With ``retire``, a year whose stock falls below what survives gets no inflow and
+    the surplus leaves every cohort by the same fraction, which carries on into their
+    future survival (ODYM's correction); a stock that falls to zero empties every cohort
+    and later cohorts start afresh. Returns ``inflow``, ``outflow``, ``early_retirement``
+    and ``stock`` (..., T), and with ``by_cohort`` ``stock_by_cohort`` and
+    ``outflow_by_cohort`` (..., T, T), batch axes first.
+    """
+    batch = np.broadcast_shapes(sf.shape[:-2], stock.shape[:-1], known.shape[:-1])
+    n_years, n_known = stock.shape[-1], known.shape[-1]
+    out = {name: np.zeros(batch + (n_years,)) for name in ("inflow", "outflow", "early_retirement", "stock")}
+    if by_cohort:
+        out["stock_by_cohort"] = np.zeros(batch + (n_years, n_years))
+        out["outflow_by_cohort"] = np.zeros(batch + (n_years, n_years))
+    cohorts = np.zeros(batch + (n_years,))  # stock of each cohort at the end of the previous year
+    for t in range(n_years):
+        previous = sf[..., t - 1, :t] if t else sf[..., :0, :0].reshape(sf.shape[:-2] + (0,))
+        ratio = np.divide(sf[..., t, :t], previous, out=np.zeros(np.broadcast_shapes(previous.shape)), where=previous > 0)
+        surviving = cohorts[..., :t] * ratio
+        remaining = surviving.sum(axis=-1)
+        diagonal = np.broadcast_to(sf[..., t, t], batch)
+        if t < n_known:
+            inflow, factor, early = np.broadcast_to(known[..., t], batch), 1.0, 0.0
+        else:
+            need = np.broadcast_to(stock[..., t], batch) - remaining
+            falls = (need < 0) & retire
+            if np.any((diagonal == 0) & (need != 0) & ~falls):
+                raise ValueError(f"lifetime: no item survives its inflow year, so no stock can be built (year index {t})")
+            inflow = np.divide(need, diagonal, out=np.zeros(batch), where=(diagonal > 0) & ~falls)
+            factor = np.where(falls, np.divide(stock[..., t], remaining, out=np.zeros(batch), where=falls), 1.0)
+            early = np.where(falls, -need, 0.0)
+        kept = surviving * np.expand_dims(factor, -1)
+        new_in_stock = inflow * diagonal
+        out["inflow"][..., t] = inflow
+        out["early_retirement"][..., t] = early
+        out["outflow"][..., t] = cohorts[..., :t].sum(axis=-1) - kept.sum(axis=-1) + inflow - new_in_stock
+        out["stock"][..., t] = kept.sum(axis=-1) + new_in_stock
+        if by_cohort:
+            out["outflow_by_cohort"][..., t, :t] = cohorts[..., :t] - kept
+            out["outflow_by_cohort"][..., t, t] = inflow - new_in_stock
+        cohorts[..., :t] = kept
+        cohorts[..., t] = new_in_stock
+        if by_cohort:
+            out["stock_by_cohort"][..., t, :] = cohorts
+    return out
