@@ -105,7 +105,7 @@ def _on_grid(p: xr.DataArray, cohorts: np.ndarray, dims: tuple[str, ...], owner:
     does not vary, its cohorts selected to match ``cohorts``."""
     tail = ("cohort",) if "cohort" in p.dims else ()
     own = [d for d in dims if d in p.dims]
-    values = p.transpose(*own, *tail).values
+    values = (p if p.dims == (*own, *tail) else p.transpose(*own, *tail)).values
     if tail:
         values = values.take(_cohort_index(p, cohorts, owner, name), axis=-1)
     shape = [p.sizes[d] if d in p.dims else 1 for d in dims] + [1, len(cohorts) if tail else 1]

@@ -46,6 +46,7 @@ call and wraps the arrays.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -80,11 +81,18 @@ def survival_matrix(
     coordinates); zero above the diagonal (cohorts not yet born). Dimensionless.
     """
     years = np.asarray(years)
+    sf, labels = _survival(lifetime, years, discretisation)
+    coords = {k: v for k, v in labels.variables.items() if set(v.dims) <= set(labels.dims)}
+    return xr.DataArray(sf, dims=(*labels.dims, "year", "cohort"), coords={**coords, "year": years, "cohort": years})
+
+
+def _survival(lifetime: Lifetime, years: np.ndarray, discretisation: Discretisation) -> tuple[np.ndarray, "_Labels"]:
+    """The survival matrix as numpy (*dims, T, T), and the labels of its batch dims."""
+    if not isinstance(lifetime, Lifetime):
+        raise TypeError(f"lifetime: expected an mfa.lifetimes.Lifetime, got {type(lifetime).__name__}")
     dims = tuple(d for d in lifetime.dims if d != "cohort")
     sf = core.survival_matrix(lifetime._grid(years, dims), years, discretisation)
-    coords = _coords_of(lifetime.params.values(), dims)
-    coords.update(year=years, cohort=years)
-    return xr.DataArray(sf, dims=(*dims, "year", "cohort"), coords=coords)
+    return sf, _Labels.of(*lifetime.params.values())
 
 
 def outflow_matrix(sf: xr.DataArray) -> xr.DataArray:
@@ -96,26 +104,18 @@ def outflow_matrix(sf: xr.DataArray) -> xr.DataArray:
     return values.copy(data=core.outflow_matrix(values.values)).transpose(*sf.dims)
 
 
-def _coords_of(arrays, dims) -> dict:
-    """The index coordinates of ``dims`` found on ``arrays`` (first found wins)."""
-    coords = {}
-    for da in arrays:
-        for d in dims:
-            if d not in coords and d in da.indexes:
-                coords[d] = da.indexes[d]
-    return coords
-
-
 # --- validation ------------------------------------------------------------------------
 
 
-def _check_series(da, name: str) -> tuple[xr.DataArray, object]:
+def _check_series(da, name: str) -> tuple[xr.DataArray, object, np.ndarray]:
+    """``da`` as float numbers, its pint unit (or None) and its years, checked."""
     da, unit = magnitude_and_unit(da, name)
     if "year" not in da.dims:
         raise ValueError(f"{name}: expected a 'year' dim, got dims {da.dims}")
     if "cohort" in da.dims:
         raise ValueError(f"{name}: the dim name 'cohort' is reserved for results")
-    _check_years(da["year"].values, f"{name}: 'year'")
+    years = da.coords.variables["year"].values if "year" in da.coords else np.arange(da.sizes["year"])
+    _check_years(years, f"{name}: 'year'")
     values = da.values
     if not np.issubdtype(values.dtype, np.number):
         raise ValueError(f"{name}: expected numbers, got dtype {values.dtype}")
@@ -124,7 +124,7 @@ def _check_series(da, name: str) -> tuple[xr.DataArray, object]:
         raise ValueError(f"{name}: expected numbers, found NaN")
     if lowest < 0:
         raise ValueError(f"{name}: expected values >= 0, found a minimum of {lowest}")
-    return (da if values.dtype == np.float64 else da.astype(float)), unit
+    return (da if values.dtype == np.float64 else da.astype(float)), unit, years
 
 
 def _check_years(years: np.ndarray, name: str) -> None:
@@ -148,61 +148,91 @@ def _stock_unit_of_flow(flow_unit, name: str):
     return flow_unit * ureg.year
 
 
-def _batch_layout(named: dict[str, xr.DataArray]) -> tuple[list[str], dict[str, int], dict]:
-    """Batch dims (all but ``year``/``cohort``, in order of first appearance), their sizes
-    and index coordinates; labels must agree exactly where two inputs share a dim."""
+@dataclass(frozen=True)
+class _Labels:
+    """What the layout needs of an input: its batch dims and their sizes, and the
+    coordinates (variables and xarray indexes, reused as they are) to carry into the result."""
+
+    dims: tuple[str, ...]
+    sizes: dict[str, int]
+    variables: dict[str, xr.Variable]
+    indexes: dict[str, xr.Index]
+
+    @classmethod
+    def of(cls, *arrays: xr.DataArray) -> "_Labels":
+        """The labels of ``arrays`` taken together (a lifetime's parameters, or one series):
+        every dim but ``cohort``, and every coordinate that does not run along ``cohort``."""
+        sizes, variables, indexes = {}, {}, {}
+        for da in arrays:
+            sizes.update({d: n for d, n in da.sizes.items() if d != "cohort"})
+            for k, v in da.coords.variables.items():
+                if "cohort" not in v.dims and k != "cohort":
+                    variables.setdefault(k, v)
+            indexes.update({k: i for k, i in da.xindexes.items() if k in variables})
+        dims = tuple(d for d in sizes if d != "year")
+        return cls(dims, sizes, variables, indexes)
+
+
+def _batch_layout(named: dict[str, _Labels]) -> tuple[list[str], dict[str, int], _Labels]:
+    """Batch dims (all but ``year``/``cohort``, in order of first appearance), their sizes,
+    and the result's coordinates; labels must agree exactly where two inputs share a dim."""
     sizes: dict[str, int] = {}
-    coords: dict[str, pd.Index] = {}
-    for name, da in named.items():
-        for d in da.dims:
-            if d in ("year", "cohort"):
-                continue
+    variables: dict[str, xr.Variable] = {}
+    indexes: dict[str, xr.Index] = {}
+    for labels in named.values():
+        for d in labels.dims:
             problem = None
-            if d in sizes and sizes[d] != da.sizes[d]:
-                problem = f"dim {d!r} has {sizes[d]} labels in one and {da.sizes[d]} in another"
-            elif d in da.indexes and d in coords and not coords[d].equals(da.indexes[d]):
-                problem = f"labels of dim {d!r} differ: {list(coords[d])} vs {list(da.indexes[d])}"
+            if d in sizes and sizes[d] != labels.sizes[d]:
+                problem = f"dim {d!r} has {sizes[d]} labels in one and {labels.sizes[d]} in another"
+            elif d in labels.indexes and d in indexes and not indexes[d].equals(labels.indexes[d]):
+                problem = (
+                    f"labels of dim {d!r} differ: {list(indexes[d].to_pandas_index())} vs "
+                    f"{list(labels.indexes[d].to_pandas_index())}"
+                )
             if problem:
                 raise ValueError(f"{' and '.join(named)} do not broadcast: {problem}")
-            sizes.setdefault(d, da.sizes[d])
-            if d in da.indexes:
-                coords.setdefault(d, da.indexes[d])
-    for da in named.values():  # scalar and other non-index coords along the batch dims ride along
-        for k, c in da.coords.items():
-            if k not in coords and k not in ("year", "cohort") and set(c.dims) <= set(sizes):
-                coords[k] = c.variable
-    return list(sizes), sizes, coords
+            sizes.setdefault(d, labels.sizes[d])
+        for k, v in labels.variables.items():
+            if k not in variables:
+                variables[k] = v
+                if k in labels.indexes:
+                    indexes[k] = labels.indexes[k]
+    return list(sizes), sizes, _Labels(tuple(sizes), sizes, variables, indexes)
 
 
 def _year_first(da: xr.DataArray, batch_dims: list[str], sizes: dict[str, int]) -> np.ndarray:
     """``da``'s values as (T, *batch) with size 1 where ``da`` lacks a batch dim."""
     own = [d for d in batch_dims if d in da.dims]
-    values = da.transpose("year", *own).values
+    values = (da if da.dims == ("year", *own) else da.transpose("year", *own)).values
     return values.reshape((da.sizes["year"],) + tuple(sizes[d] if d in da.dims else 1 for d in batch_dims))
 
 
-def _sf_for(sf: xr.DataArray, batch_dims: list[str]) -> np.ndarray:
+def _sf_for(sf: np.ndarray, labels: _Labels, batch_dims: list[str]) -> np.ndarray:
     """The survival matrix as (*batch, T, T), size 1 along the series-only dims (the
     lifetime's dims come first in ``batch_dims``), or (T, T) when it has no batch dim."""
     if sf.ndim == 2:
-        return sf.values
-    return sf.values.reshape(tuple(sf.sizes.get(d, 1) for d in batch_dims) + sf.shape[-2:])
+        return sf
+    return sf.reshape(tuple(labels.sizes.get(d, 1) for d in batch_dims) + sf.shape[-2:])
 
 
-def _dataset(out: dict, years, batch_dims: list[str], coords: dict, flow_unit, stock_unit) -> xr.Dataset:
+def _dataset(out: dict, years: np.ndarray, batch_dims: list[str], labels: _Labels, flow_unit, stock_unit) -> xr.Dataset:
     """The result arrays as a Dataset with dims (year, [cohort,] *batch), units attached
-    by wrapping each array once (no per-variable pint round trip)."""
+    by wrapping each array once (no per-variable pint round trip), the inputs' coordinates
+    and indexes reused (building indexes anew is most of xarray's cost on small arrays)."""
     stock_vars = {"stock", "stock_by_cohort", "cumulative_outflow"}
     variables = {}
     for name, values in out.items():
         dims = ("year", "cohort", *batch_dims) if name.endswith("_by_cohort") else ("year", *batch_dims)
         unit = stock_unit if name in stock_vars else flow_unit
-        variables[name] = (dims, values if unit is None else ureg.Quantity(values, unit))
-    all_coords = {"year": years, **coords}
+        variables[name] = xr.Variable(dims, values if unit is None else ureg.Quantity(values, unit))
+    coords = xr.Coordinates(labels.variables, indexes=labels.indexes)
+    missing = {"year": years} if "year" not in labels.indexes else {}
     if any(name.endswith("_by_cohort") for name in out):
-        all_coords["cohort"] = np.asarray(years)
-    ds = xr.Dataset(variables, coords=all_coords)
-    ds.attrs.update(core.balance_errors(out))
+        missing["cohort"] = years
+    if missing:
+        coords = coords.merge(xr.Coordinates(missing)).coords
+    ds = xr.Dataset(variables, coords=coords)
+    ds.attrs.update(out.errors)
     return ds
 
 
@@ -226,14 +256,15 @@ def inflow_driven(
     ``outflow``, ``stock_change``, ``balance``, ``cumulative_outflow`` (and the by-cohort
     arrays); the stock and ``cumulative_outflow`` are in the inflow's unit times a year.
     """
-    inflow, unit = _check_series(inflow, "inflow")
+    inflow, unit, years = _check_series(inflow, "inflow")
     stock_unit = _stock_unit_of_flow(unit, "inflow")
     disc = Discretisation(inflow_at, n_pts_per_interval)
-    years = inflow["year"].values
-    sf = survival_matrix(lifetime, years, disc)
-    batch_dims, sizes, coords = _batch_layout({"lifetime": sf, "inflow": inflow})
-    out = core.inflow_driven(_year_first(inflow, batch_dims, sizes), _sf_for(sf, batch_dims), by_cohort=by_cohort)
-    return _dataset(out, years, batch_dims, coords, unit, stock_unit)
+    sf, lifetime_labels = _survival(lifetime, years, disc)
+    batch_dims, sizes, labels = _batch_layout({"lifetime": lifetime_labels, "inflow": _Labels.of(inflow)})
+    out = core.inflow_driven(
+        _year_first(inflow, batch_dims, sizes), _sf_for(sf, lifetime_labels, batch_dims), by_cohort=by_cohort
+    )
+    return _dataset(out, years, batch_dims, labels, unit, stock_unit)
 
 
 def inflow_from_stock_by_cohort(
@@ -255,8 +286,7 @@ def inflow_from_stock_by_cohort(
     if "cohort" not in values.dims:
         raise ValueError(f"initial_stock_by_cohort: expected a 'cohort' dim, got {values.dims}")
     as_series = values.rename(cohort="year")
-    as_series, _ = _check_series(as_series, "initial_stock_by_cohort")
-    years = as_series["year"].values
+    as_series, _, years = _check_series(as_series, "initial_stock_by_cohort")
     sf = survival_matrix(lifetime, years, Discretisation(inflow_at, n_pts_per_interval))
     surviving = sf.isel(year=-1, drop=True).rename(cohort="year")
     if bool(((surviving == 0) & (as_series > 0)).any()):
@@ -298,10 +328,9 @@ def stock_driven(
     """
     if negative_inflow not in ("retire", "allow"):
         raise ValueError(f"negative_inflow: expected 'retire' or 'allow', got {negative_inflow!r}")
-    stock, unit = _check_series(stock, "stock")
+    stock, unit, years = _check_series(stock, "stock")
     disc = Discretisation(inflow_at, n_pts_per_interval)
-    years = stock["year"].values
-    known = xr.DataArray(np.zeros(0), dims="year", coords={"year": years[:0]})
+    inputs = {"stock": stock}
     if initial_stock_by_cohort is not None:
         if is_quantified(initial_stock_by_cohort) != (unit is not None):
             raise ValueError("initial_stock_by_cohort and stock: mixed quantified and plain numbers")
@@ -317,14 +346,17 @@ def stock_driven(
                 "stock: expected years from the year after the last historic cohort "
                 f"({known['year'].values[-1] + 1}), got {stock['year'].values[0]} onwards"
             )
-        stock = stock.reindex(year=years, fill_value=0.0)
-    sf = survival_matrix(lifetime, years, disc)
-    batch_dims, sizes, coords = _batch_layout({"lifetime": sf, "stock": stock, "initial_stock_by_cohort": known})
+        inputs = {"stock": stock.reindex(year=years, fill_value=0.0), "initial_stock_by_cohort": known}
+    sf, lifetime_labels = _survival(lifetime, years, disc)
+    batch_dims, sizes, labels = _batch_layout(
+        {"lifetime": lifetime_labels, **{name: _Labels.of(da) for name, da in inputs.items()}}
+    )
+    history = inputs.get("initial_stock_by_cohort")
     out = core.stock_driven(
-        _year_first(stock, batch_dims, sizes),
-        _sf_for(sf, batch_dims),
-        _year_first(known, batch_dims, sizes),
+        _year_first(inputs["stock"], batch_dims, sizes),
+        _sf_for(sf, lifetime_labels, batch_dims),
+        None if history is None else _year_first(history, batch_dims, sizes),
         retire=negative_inflow == "retire",
         by_cohort=by_cohort,
     )
-    return _dataset(out, years, batch_dims, coords, _flow_unit_of_stock(unit), unit)
+    return _dataset(out, years, batch_dims, labels, _flow_unit_of_stock(unit), unit)

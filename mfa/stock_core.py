@@ -30,7 +30,7 @@ from typing import Callable, Literal
 
 import numpy as np
 from numpy.polynomial import legendre
-from scipy.linalg import solve_triangular
+from scipy.linalg import blas
 
 log = logging.getLogger(__name__)
 
@@ -118,23 +118,57 @@ def largest_abs(values: np.ndarray) -> float:
     return float(max(np.nanmax(values), -np.nanmin(values))) if values.size else 0.0
 
 
-def balance_errors(result: dict) -> dict[str, float]:
-    """Largest absolute ``balance`` of a result, and relative to its largest stock (or to
-    its largest flow when the stock is zero throughout, as with a zero lifetime)."""
-    error = largest_abs(result["balance"])
-    scale = largest_abs(result["stock"]) or max(largest_abs(result["inflow"]), largest_abs(result["outflow"]))
-    return {"max_abs_balance_error": error, "max_rel_balance_error": error / scale if scale > 0 else error}
+class Result(dict):
+    """A model's arrays by name (a plain dict of numpy arrays), and in ``errors`` the
+    largest absolute ``balance`` (``max_abs_balance_error``) and that error relative to
+    the largest stock, or to the largest flow when the stock is zero throughout
+    (``max_rel_balance_error``)."""
+
+    errors: dict[str, float]
 
 
-def _with_balance(out: dict) -> dict:
+# Elements per block when deriving stock change, balance and retired to date: a block of
+# each array (1 MiB) is still in cache when the next operation reads it, so each large
+# array is read from memory once instead of once per operation (at 100,000 series,
+# memory traffic is the cost, not arithmetic). Blocks are whole years (rows), which are
+# contiguous in the year-first layout; a small problem is one block.
+_BLOCK_ELEMENTS = 2**17
+
+
+def _with_balance(out: dict) -> Result:
     """Add ``stock_change``, ``balance`` (inflow - outflow - stock change, ~0) and
-    ``cumulative_outflow`` (retired to date, a stock) to a result, in place where possible."""
-    out["stock_change"] = change = stock_change(out["stock"])
-    net = np.subtract(out["inflow"], out["outflow"])
-    net -= change
-    out["balance"] = net
-    out["cumulative_outflow"] = np.cumsum(out["outflow"], axis=0)
-    return out
+    ``cumulative_outflow`` (retired to date, a stock) to a result, and its balance errors."""
+    n_years, shape = out["stock"].shape[0], out["stock"].shape
+    stock, inflow, outflow = (out[k].reshape(n_years, -1) for k in ("stock", "inflow", "outflow"))
+    change, balance, cumulative = (np.empty(stock.shape) for _ in range(3))
+    largest = {"balance": 0.0, "stock": 0.0}
+    rows = max(1, _BLOCK_ELEMENTS // max(stock.shape[1], 1))
+    for first in range(0, n_years, rows):  # no temporaries: arrays this size would be fresh pages each time
+        last = min(first + rows, n_years)
+        s, c, b = stock[first:last], change[first:last], balance[first:last]
+        if first:  # the year before the block is still in cache
+            np.subtract(s, stock[first - 1 : last - 1], out=c)
+        else:
+            c[0] = s[0]
+            np.subtract(s[1:], s[:-1], out=c[1:])
+        np.subtract(inflow[first:last], outflow[first:last], out=b)
+        b -= c
+        # Retired to date row by row: np.cumsum along the year axis would run its inner
+        # loop down each column, striding across rows (several times slower at this size).
+        for t in range(first, last):
+            if t:
+                np.add(cumulative[t - 1], outflow[t], out=cumulative[t])
+            else:
+                cumulative[0] = outflow[0]
+        largest["balance"] = max(largest["balance"], largest_abs(b))
+        largest["stock"] = max(largest["stock"], largest_abs(s))
+    result = Result(out)
+    result.update(stock_change=change.reshape(shape), balance=balance.reshape(shape), cumulative_outflow=cumulative.reshape(shape))
+    # Relative to the largest stock; to the flows only when nothing is ever in stock.
+    scale = largest["stock"] or max(largest_abs(inflow), largest_abs(outflow))
+    error = largest["balance"]
+    result.errors = {"max_abs_balance_error": error, "max_rel_balance_error": error / scale if scale > 0 else error}
+    return result
 
 
 def _batch_first(series: np.ndarray) -> np.ndarray:
@@ -145,7 +179,7 @@ def _year_first(values: np.ndarray, by_cohort: bool = False) -> np.ndarray:
     return np.moveaxis(values, (-2, -1), (0, 1)) if by_cohort else np.moveaxis(values, -1, 0)
 
 
-def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -> dict[str, np.ndarray]:
+def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
     ``inflow``: (T, *batch), per year. ``sf``: (T, T) or (*batch, T, T). Returns arrays of
@@ -156,7 +190,8 @@ def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -
     leaving = outflow_matrix(sf)
     if sf.ndim == 2:  # one lifetime for every series: two BLAS products, no broadcasting
         flat = inflow.reshape(inflow.shape[0], -1)
-        out = {"inflow": inflow, "stock": (sf @ flat).reshape(inflow.shape), "outflow": (leaving @ flat).reshape(inflow.shape)}
+        both = np.concatenate([sf, leaving]) @ flat  # one pass over the inflow for both products
+        out = {"inflow": inflow, "stock": both[: len(sf)].reshape(inflow.shape), "outflow": both[len(sf) :].reshape(inflow.shape)}
         if by_cohort:
             out["stock_by_cohort"] = sf.reshape(sf.shape + (1,) * (inflow.ndim - 1)) * inflow[None]
             out["outflow_by_cohort"] = leaving.reshape(sf.shape + (1,) * (inflow.ndim - 1)) * inflow[None]
@@ -184,7 +219,7 @@ def stock_driven(
     *,
     retire: bool = True,
     by_cohort: bool = False,
-) -> dict[str, np.ndarray]:
+) -> Result:
     """Inflow and outflow that keep the stock: ``sf @ inflow = stock``, solved year by year.
 
     ``stock``: (T, *batch), at the end of each year. ``sf``: (T, T) or (*batch, T, T).
@@ -220,14 +255,14 @@ def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: 
     target = _broadcast(stock, (n_years,) + batch).reshape(n_years, -1)  # a view when stock is C-ordered
     leaving = outflow_matrix(sf)
     singular = bool(np.any(np.diag(sf)[n_known:] == 0))
-    if n_known == 0 and not singular:  # the common case: LAPACK's result is the inflow, no copy
-        inflow = solve_triangular(sf, target, lower=True, check_finite=False)
+    if n_known == 0 and not singular:  # the common case: the solve's result is the inflow
+        inflow = _solve_lower(sf, target)
     else:
         inflow = np.zeros_like(target)
         inflow[:n_known] = np.broadcast_to(known, (n_known,) + batch).reshape(n_known, inflow.shape[1])
         if n_years > n_known and not singular:
             rhs = target[n_known:] - sf[n_known:, :n_known] @ inflow[:n_known]
-            inflow[n_known:] = solve_triangular(sf[n_known:, n_known:], rhs, lower=True, check_finite=False)
+            inflow[n_known:] = _solve_lower(sf[n_known:, n_known:], rhs)
     out = {
         "inflow": inflow,
         "outflow": leaving @ inflow,
@@ -245,6 +280,16 @@ def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: 
             if name != "stock":  # the prescribed stock stands
                 out[name][..., redo] = np.moveaxis(values, 0, -1)
     return {name: values.reshape(values.shape[:-1] + batch) for name, values in out.items()}
+
+
+def _solve_lower(sf: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``x`` with ``sf @ x = rhs`` for lower-triangular ``sf`` (T, T) and ``rhs`` (T, M).
+
+    BLAS ``trsm`` on the transposed system ``x.T @ sf.T = rhs.T``: a year-first (C-ordered)
+    ``rhs`` is then already in the column-major layout BLAS wants, so the only copy is the
+    output itself (``solve_triangular`` would first copy ``rhs`` to column-major).
+    """
+    return blas.dtrsm(1.0, sf, rhs.T, side=1, lower=1, trans_a=1).T
 
 
 def _cohort_recursion(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
