@@ -54,7 +54,7 @@ import pandas as pd
 import xarray as xr
 
 from . import stock_core as core
-from .lifetimes import Lifetime
+from .lifetimes import Lifetime, _as_param, _on_grid
 from .stock_core import Discretisation, InflowAt
 from .units import is_quantified, is_rate, magnitude_and_unit, ureg
 
@@ -208,10 +208,13 @@ def _year_first(da: xr.DataArray, batch_dims: list[str], sizes: dict[str, int]) 
 
 
 def _sf_for(sf: np.ndarray, labels: _Labels, batch_dims: list[str]) -> np.ndarray:
-    """The survival matrix as (*batch, T, T), size 1 along the series-only dims (the
-    lifetime's dims come first in ``batch_dims``), or (T, T) when it has no batch dim."""
+    """A (*own dims, T, T) matrix as (*batch, T, T): its axes in the order of
+    ``batch_dims``, size 1 along the dims it lacks; (T, T) stays as it is (shared)."""
     if sf.ndim == 2:
         return sf
+    own = [d for d in labels.dims]
+    order = [own.index(d) for d in batch_dims if d in own]
+    sf = sf.transpose(*order, sf.ndim - 2, sf.ndim - 1)
     return sf.reshape(tuple(labels.sizes.get(d, 1) for d in batch_dims) + sf.shape[-2:])
 
 
@@ -219,7 +222,7 @@ def _dataset(out: dict, years: np.ndarray, batch_dims: list[str], labels: _Label
     """The result arrays as a Dataset with dims (year, [cohort,] *batch), units attached
     by wrapping each array once (no per-variable pint round trip), the inputs' coordinates
     and indexes reused (building indexes anew is most of xarray's cost on small arrays)."""
-    stock_vars = {"stock", "stock_by_cohort", "cumulative_outflow"}
+    stock_vars = {"stock", "stock_by_cohort", "cumulative_outflow"}  # the rest are flows
     variables = {}
     for name, values in out.items():
         dims = ("year", "cohort", *batch_dims) if name.endswith("_by_cohort") else ("year", *batch_dims)
@@ -360,3 +363,63 @@ def stock_driven(
         by_cohort=by_cohort,
     )
     return _dataset(out, years, batch_dims, labels, _flow_unit_of_stock(unit), unit)
+
+
+def product_component(
+    product_inflow: xr.DataArray,
+    product_lifetime: Lifetime,
+    component_lifetime: Lifetime,
+    *,
+    replace_while=None,
+    renewal: bool = False,
+    inflow_at: InflowAt = "end",
+    n_pts_per_interval: int = 1,
+) -> xr.Dataset:
+    """A component inside a product, each product holding one (a battery pack in a car).
+
+    ``product_inflow``: dims ``year`` + any, per year: products sold, or the amount of
+    component they carry (e.g. ``kWh/yr`` of battery capacity: the maths is linear).
+    ``product_lifetime``, ``component_lifetime``: the lifetimes of the product and of a
+    component, the latter by the year the component was installed (``cohort``).
+    ``replace_while``: the largest product age, in years (a number, a pint time, or a
+    DataArray by any dim, e.g. ``scenario``), at which a failed component is still
+    replaced; ``None`` replaces at any age. A component that fails in an older product
+    stays in it until the product is retired. ``renewal=False`` (default) replaces the
+    original component at most once and takes the replacement to outlive the product;
+    ``renewal=True`` replaces every failure, each replacement failing by the component
+    lifetime of its installation year (a renewal process).
+
+    Returns a Dataset, every variable with dims ``year`` + the inputs' others, flows in
+    the inflow's unit and stocks in it times a year:
+
+    - ``inflow_new`` (in new products), ``inflow_replacement``, ``inflow`` (their sum);
+    - ``stock``: components in use, one in each product in use;
+    - ``outflow_with_product`` (in retired products), ``outflow_failed`` (the failed
+      components taken out when replaced; as many as ``inflow_replacement``),
+      ``outflow`` (their sum);
+    - ``stock_change``, ``balance``, ``cumulative_outflow`` as in :func:`inflow_driven`.
+    """
+    inflow, unit, years = _check_series(product_inflow, "product_inflow")
+    stock_unit = _stock_unit_of_flow(unit, "product_inflow")
+    disc = Discretisation(inflow_at, n_pts_per_interval)
+    sf_product, product_labels = _survival(product_lifetime, years, disc)
+    sf_component, component_labels = _survival(component_lifetime, years, disc)
+    named = {"product_lifetime": product_labels, "component_lifetime": component_labels}
+    if replace_while is not None:
+        limit = _as_param(replace_while, "replace_while")
+        named["replace_while"] = _Labels.of(limit)
+    named["product_inflow"] = _Labels.of(inflow)
+    batch_dims, sizes, labels = _batch_layout(named)
+    age = years[:, None] - years[None, :]
+    replace = age >= 0
+    if replace_while is not None:
+        grid = _on_grid(limit, years, tuple(d for d in batch_dims), "replace_while", "replace_while")
+        replace = replace & (age <= grid)
+    out = core.product_component(
+        _year_first(inflow, batch_dims, sizes),
+        _sf_for(sf_product, product_labels, batch_dims),
+        _sf_for(sf_component, component_labels, batch_dims),
+        replace,
+        renewal=renewal,
+    )
+    return _dataset(out, years, batch_dims, labels, unit, stock_unit)

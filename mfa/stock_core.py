@@ -179,6 +179,23 @@ def _year_first(values: np.ndarray, by_cohort: bool = False) -> np.ndarray:
     return np.moveaxis(values, (-2, -1), (0, 1)) if by_cohort else np.moveaxis(values, -1, 0)
 
 
+def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
+    """``m @ series`` over the cohort axis for each matrix ``m``: ``out[t] = sum over c of
+    m[..., t, c] * series[c, ...]``.
+
+    ``series``: (T, *batch). Matrices (T, T) are stacked into one BLAS product (one pass
+    over ``series`` for all of them); (*batch, T, T) ones broadcast with the series.
+    Returns arrays of the broadcast shape (T, *batch), in the order of ``matrices``.
+    """
+    if all(m.ndim == 2 for m in matrices):
+        flat = series.reshape(series.shape[0], -1)
+        stacked = (np.concatenate(matrices) if len(matrices) > 1 else matrices[0]) @ flat
+        n = series.shape[0]
+        return [stacked[i * n : (i + 1) * n].reshape(series.shape) for i in range(len(matrices))]
+    column = _batch_first(series)[..., None]
+    return [_year_first((m @ column)[..., 0]) for m in matrices]
+
+
 def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
@@ -188,21 +205,61 @@ def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -
     ``outflow_by_cohort`` of shape (T, T, *batch) (year, cohort, ...).
     """
     leaving = outflow_matrix(sf)
-    if sf.ndim == 2:  # one lifetime for every series: two BLAS products, no broadcasting
-        flat = inflow.reshape(inflow.shape[0], -1)
-        both = np.concatenate([sf, leaving]) @ flat  # one pass over the inflow for both products
-        out = {"inflow": inflow, "stock": both[: len(sf)].reshape(inflow.shape), "outflow": both[len(sf) :].reshape(inflow.shape)}
-        if by_cohort:
-            out["stock_by_cohort"] = sf.reshape(sf.shape + (1,) * (inflow.ndim - 1)) * inflow[None]
-            out["outflow_by_cohort"] = leaving.reshape(sf.shape + (1,) * (inflow.ndim - 1)) * inflow[None]
-        return _with_balance(out)
-    column = _batch_first(inflow)[..., None]
-    out = {"stock": _year_first((sf @ column)[..., 0]), "outflow": _year_first((leaving @ column)[..., 0])}
-    out["inflow"] = _broadcast(inflow, out["stock"].shape)
+    stock, outflow = apply([sf, leaving], inflow)
+    out = {"inflow": _broadcast(inflow, stock.shape), "stock": stock, "outflow": outflow}
     if by_cohort:
         row = _batch_first(inflow)[..., None, :]
         out["stock_by_cohort"] = _year_first(sf * row, by_cohort=True)
         out["outflow_by_cohort"] = _year_first(leaving * row, by_cohort=True)
+    return _with_balance(out)
+
+
+def replacement_matrix(sf_product: np.ndarray, sf_component: np.ndarray, replace: np.ndarray, renewal: bool = False) -> np.ndarray:
+    """``R[..., t, c]``: components replaced in year ``t`` per product of cohort ``c``.
+
+    A component fails by its own lifetime (``sf_component``, by the year the component
+    was installed); it is replaced when its product is still in use at the end of the year
+    (``sf_product``) and ``replace[..., t, c]`` is true (e.g. the product is young enough).
+    Without ``renewal`` only the original component is replaced, at most once (the
+    replacement is taken to outlive the product); with it, every failure is replaced,
+    the replacement failing by the lifetime of its own installation year: the failures
+    per original component solve the renewal equation ``m = P e_c + P m`` (``P`` the
+    component's outflow matrix), i.e. ``M = (I - P)^-1 P``. All (..., T, T), broadcasting.
+    """
+    fails = outflow_matrix(sf_component)
+    if renewal:
+        if np.any(np.einsum("...ii->...i", fails) >= 1):
+            raise ValueError("component_lifetime: no component survives its inflow year, so replacement never ends")
+        fails = np.linalg.solve(np.eye(fails.shape[-1]) - fails, fails)
+    return sf_product * fails * replace
+
+
+def product_component(
+    product_inflow: np.ndarray, sf_product: np.ndarray, sf_component: np.ndarray, replace: np.ndarray, renewal: bool = False
+) -> Result:
+    """Stock and flows of a component, one in each product (e.g. a battery pack in a car).
+
+    ``product_inflow``: (T, *batch), products (or their components' amount, e.g. kWh) per
+    year. ``sf_product``, ``sf_component``, ``replace``: see :func:`replacement_matrix`.
+    Returns, shape (T, *batch): ``inflow_new`` (with new products), ``inflow_replacement``,
+    ``inflow`` (their sum), ``stock`` (one in each product in use), ``outflow_with_product``
+    (in the products retired), ``outflow_failed`` (the failed components replaced),
+    ``outflow``, and ``stock_change``, ``balance``, ``cumulative_outflow`` as
+    :func:`inflow_driven`. A failed component that is not replaced stays in its product
+    until the product is retired.
+    """
+    replaced = replacement_matrix(sf_product, sf_component, replace, renewal)
+    stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow)
+    new = _broadcast(product_inflow, stock.shape)
+    out = {
+        "inflow_new": new,
+        "inflow_replacement": replacement,
+        "inflow": new + replacement,
+        "stock": stock,
+        "outflow_with_product": with_product,
+        "outflow_failed": replacement,
+        "outflow": with_product + replacement,
+    }
     return _with_balance(out)
 
 
