@@ -69,7 +69,7 @@ def _as_param(value, name: str, dimensionless: bool = False) -> xr.DataArray:
         da = value
     elif isinstance(value, (pd.Series, pd.DataFrame)):
         da = _from_pandas(value, name)
-    elif (hasattr(value, "to") and hasattr(value, "magnitude")) or isinstance(value, (numbers.Real, np.number)):
+    elif (hasattr(value, "to") and hasattr(value, "magnitude")) or isinstance(value, (numbers.Real, np.number, np.ndarray)):
         if isinstance(value, bool) or np.ndim(getattr(value, "magnitude", value)) != 0:
             raise TypeError(f"lifetime parameter {name!r}: expected {_PARAM_TYPES}; an array would get an unnamed dim, got {value!r}")
         da = xr.DataArray(value)  # a number or a bare pint.Quantity
