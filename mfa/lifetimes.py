@@ -274,7 +274,7 @@ class Normal(Lifetime):
 
 @dataclass(frozen=True)
 class FoldedNormal(Lifetime):
-    """|X| for X ~ Normal(mean, sd): ``mean`` and ``sd`` are those of the unfolded normal."""
+    """``|X|`` for ``X ~ Normal(mean, sd)``: ``mean`` and ``sd`` are those of the unfolded normal."""
 
     mean: object
     """Mean of the unfolded normal, years."""

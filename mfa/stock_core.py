@@ -183,9 +183,9 @@ def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
     """``m @ series`` over the cohort axis for each matrix ``m``: ``out[t] = sum over c of
     m[..., t, c] * series[c, ...]``.
 
-    ``series``: (T, *batch). Matrices (T, T) are stacked into one BLAS product (one pass
-    over ``series`` for all of them); (*batch, T, T) ones broadcast with the series.
-    Returns arrays of the broadcast shape (T, *batch), in the order of ``matrices``.
+    ``series``: ``(T, *batch)``. Matrices (T, T) are stacked into one BLAS product (one pass
+    over ``series`` for all of them); ``(*batch, T, T)`` ones broadcast with the series.
+    Returns arrays of the broadcast shape ``(T, *batch)``, in the order of ``matrices``.
     """
     if all(m.ndim == 2 for m in matrices):
         flat = series.reshape(series.shape[0], -1)
@@ -199,10 +199,10 @@ def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
 def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
-    ``inflow``: (T, *batch), per year. ``sf``: (T, T) or (*batch, T, T). Returns arrays of
-    the broadcast shape (T, *batch): ``inflow``, ``stock``, ``outflow``, ``stock_change``,
+    ``inflow``: ``(T, *batch)``, per year. ``sf``: (T, T) or ``(*batch, T, T)``. Returns arrays of
+    the broadcast shape ``(T, *batch)``: ``inflow``, ``stock``, ``outflow``, ``stock_change``,
     ``balance``, ``cumulative_outflow``; with ``by_cohort`` also ``stock_by_cohort`` and
-    ``outflow_by_cohort`` of shape (T, T, *batch) (year, cohort, ...).
+    ``outflow_by_cohort`` of shape ``(T, T, *batch)`` (year, cohort, ...).
     """
     leaving = outflow_matrix(sf)
     stock, outflow = apply([sf, leaving], inflow)
@@ -224,7 +224,7 @@ def replacement_matrix(sf_product: np.ndarray, sf_component: np.ndarray, replace
     replacement is taken to outlive the product); with it, every failure is replaced,
     the replacement failing by the lifetime of its own installation year: the failures
     per original component solve the renewal equation ``m = P e_c + P m`` (``P`` the
-    component's outflow matrix), i.e. ``M = (I - P)^-1 P``. All (..., T, T), broadcasting.
+    component's outflow matrix), i.e. ``M = (I - P)^-1 P``. All ``(..., T, T)``, broadcasting.
     """
     fails = outflow_matrix(sf_component)
     if renewal:
@@ -239,9 +239,9 @@ def product_component(
 ) -> Result:
     """Stock and flows of a component, one in each product (e.g. a battery pack in a car).
 
-    ``product_inflow``: (T, *batch), products (or their components' amount, e.g. kWh) per
+    ``product_inflow``: ``(T, *batch)``, products (or their components' amount, e.g. kWh) per
     year. ``sf_product``, ``sf_component``, ``replace``: see :func:`replacement_matrix`.
-    Returns, shape (T, *batch): ``inflow_new`` (with new products), ``inflow_replacement``,
+    Returns, shape ``(T, *batch)``: ``inflow_new`` (with new products), ``inflow_replacement``,
     ``inflow`` (their sum), ``stock`` (one in each product in use), ``outflow_with_product``
     (in the products retired), ``outflow_failed`` (the failed components replaced),
     ``outflow``, and ``stock_change``, ``balance``, ``cumulative_outflow`` as
@@ -279,14 +279,14 @@ def stock_driven(
 ) -> Result:
     """Inflow and outflow that keep the stock: ``sf @ inflow = stock``, solved year by year.
 
-    ``stock``: (T, *batch), at the end of each year. ``sf``: (T, T) or (*batch, T, T).
-    ``known``: optional (H, *batch), the inflows of the first H (historic) years, which
+    ``stock``: ``(T, *batch)``, at the end of each year. ``sf``: (T, T) or ``(*batch, T, T)``.
+    ``known``: optional ``(H, *batch)``, the inflows of the first H (historic) years, which
     then are not solved for (the stock of those years is what their cohorts leave).
     ``retire``: when the stock falls faster than the lifetime retires items, keep the
     inflow at zero and retire the surplus from every cohort by the same fraction (ODYM's
     correction, reported as ``early_retirement`` and part of ``outflow``); otherwise the
     inflow goes negative. Returns the arrays of :func:`inflow_driven` plus
-    ``early_retirement``, all of the broadcast shape (T, *batch).
+    ``early_retirement``, all of the broadcast shape ``(T, *batch)``.
     """
     if known is None:
         known = np.zeros((0,) + stock.shape[1:])
@@ -352,14 +352,14 @@ def _solve_lower(sf: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def _cohort_recursion(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
     """Year by year over the stock of each cohort, vectorised over leading batch axes.
 
-    ``sf``: (..., T, T); ``stock``: (..., T); ``known``: (..., H) inflows of the first H
+    ``sf``: ``(..., T, T)``; ``stock``: (..., T); ``known``: (..., H) inflows of the first H
     (historic) years. After them, each year's inflow makes up what the surviving cohorts
     lack. With ``retire``, a year whose stock falls below what survives gets no inflow and
     the surplus leaves every cohort by the same fraction, which carries on into their
     future survival (ODYM's correction); a stock that falls to zero empties every cohort
     and later cohorts start afresh. Returns ``inflow``, ``outflow``, ``early_retirement``
     and ``stock`` (..., T), and with ``by_cohort`` ``stock_by_cohort`` and
-    ``outflow_by_cohort`` (..., T, T), batch axes first.
+    ``outflow_by_cohort`` ``(..., T, T)``, batch axes first.
     """
     batch = np.broadcast_shapes(sf.shape[:-2], stock.shape[:-1], known.shape[:-1])
     n_years, n_known = stock.shape[-1], known.shape[-1]

@@ -113,10 +113,8 @@ def from_long(
         rows = keys[duplicated].drop_duplicates().to_dict("records")
         raise ValueError(f"duplicate rows for {_shown(rows)}")
     index = pd.MultiIndex.from_frame(keys)
-    full = pd.MultiIndex.from_product(
-        [np.arange(keys["year"].min(), keys["year"].max() + 1), *(pd.unique(keys[d]) for d in keys.columns[1:])],
-        names=list(keys.columns),
-    )
+    levels = [np.arange(keys["year"].min(), keys["year"].max() + 1), *(pd.unique(keys[d]) for d in keys.columns[1:])]
+    full = pd.MultiIndex.from_product(levels, names=list(keys.columns))
     series = pd.Series(values, index=index).reindex(full)
     gaps = series.isna()
     if gaps.any():
@@ -127,8 +125,9 @@ def from_long(
             )
         log.info("from_long: %d missing rows filled with %s", int(gaps.sum()), fill_value)
         series = series.fillna(fill_value)
-    da = xr.DataArray.from_series(series) if labels else xr.DataArray(series.to_numpy(), dims="year", coords={"year": full.get_level_values(0)})
-    da.name = value
+    # ``full`` is the product of the levels in order, so the values reshape onto the grid.
+    shape = [len(level) for level in levels]
+    da = xr.DataArray(series.to_numpy().reshape(shape), dims=list(keys.columns), coords=dict(zip(keys.columns, levels)), name=value)
     return da.pint.quantify(ureg.Unit(unit), unit_registry=ureg)
 
 
