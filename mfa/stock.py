@@ -46,12 +46,15 @@ call and wraps the arrays.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from . import stock_core as core
 from .lifetimes import Lifetime, _as_param, _on_grid
@@ -218,14 +221,60 @@ def _sf_for(sf: np.ndarray, labels: _Labels, batch_dims: list[str]) -> np.ndarra
     return sf.reshape(tuple(labels.sizes.get(d, 1) for d in batch_dims) + sf.shape[-2:])
 
 
+# Unit-less results with at least this many values per variable (8 MiB) get their
+# stock_change, balance and cumulative_outflow computed when one of them is first read
+# (all three in one pass); the balance is checked during the call all the same, into
+# ``attrs``. Writing three more arrays of this size is most of a call's memory traffic,
+# and much use of a large result (Monte-Carlo, the floor of the benchmark) never reads
+# them. Quantified results stay eager: a pint quantity cannot wrap a lazy array.
+_LAZY_ELEMENTS = 2**20
+
+
+def _derive_lazily(unit, n_years: int, sizes: dict[str, int]) -> bool:
+    return unit is None and n_years * int(np.prod(list(sizes.values()), dtype=np.int64)) >= _LAZY_ELEMENTS
+
+
+class _Derivation:
+    """The derived arrays of one result (:data:`mfa.stock_core.DERIVED`), computed
+    together on the first read of any of them; thread-safe (dask may read in parallel)."""
+
+    def __init__(self, result: dict):
+        self._result, self._arrays, self._lock = result, None, threading.Lock()
+
+    def get(self, name: str) -> np.ndarray:
+        with self._lock:
+            if self._arrays is None:
+                self._arrays = core.derive(self._result)
+                log.debug("derived %s on first read", ", ".join(core.DERIVED))
+        return self._arrays[name]
+
+
+class _DerivedArray(BackendArray):
+    """One derived array, as xarray's lazy arrays from files: indexed on read."""
+
+    def __init__(self, derivation: _Derivation, name: str, shape: tuple[int, ...]):
+        self.derivation, self.name, self.shape, self.dtype = derivation, name, shape, np.dtype(float)
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._get)
+
+    def _get(self, key):
+        return self.derivation.get(self.name)[key]
+
+
 def _dataset(out: dict, years: np.ndarray, batch_dims: list[str], labels: _Labels, flow_unit, stock_unit) -> xr.Dataset:
     """The result arrays as a Dataset with dims (year, [cohort,] *batch), units attached
     by wrapping each array once (no per-variable pint round trip), the inputs' coordinates
-    and indexes reused (building indexes anew is most of xarray's cost on small arrays)."""
+    and indexes reused (building indexes anew is most of xarray's cost on small arrays).
+    Derived arrays missing from ``out`` become lazy variables (see ``_LAZY_ELEMENTS``)."""
     stock_vars = {"stock", "stock_by_cohort", "cumulative_outflow"}  # the rest are flows
+    derivation = _Derivation(out)
+    arrays = {**out, **{name: None for name in core.DERIVED if name not in out}}
     variables = {}
-    for name, values in out.items():
+    for name, values in arrays.items():
         dims = ("year", "cohort", *batch_dims) if name.endswith("_by_cohort") else ("year", *batch_dims)
+        if values is None:
+            values = indexing.LazilyIndexedArray(_DerivedArray(derivation, name, out["stock"].shape))
         unit = stock_unit if name in stock_vars else flow_unit
         variables[name] = xr.Variable(dims, values if unit is None else ureg.Quantity(values, unit))
     coords = xr.Coordinates(labels.variables, indexes=labels.indexes)
@@ -265,7 +314,10 @@ def inflow_driven(
     sf, lifetime_labels = _survival(lifetime, years, disc)
     batch_dims, sizes, labels = _batch_layout({"lifetime": lifetime_labels, "inflow": _Labels.of(inflow)})
     out = core.inflow_driven(
-        _year_first(inflow, batch_dims, sizes), _sf_for(sf, lifetime_labels, batch_dims), by_cohort=by_cohort
+        _year_first(inflow, batch_dims, sizes),
+        _sf_for(sf, lifetime_labels, batch_dims),
+        by_cohort=by_cohort,
+        derived=not _derive_lazily(unit, years.size, sizes),
     )
     return _dataset(out, years, batch_dims, labels, unit, stock_unit)
 
@@ -361,6 +413,7 @@ def stock_driven(
         None if history is None else _year_first(history, batch_dims, sizes),
         retire=negative_inflow == "retire",
         by_cohort=by_cohort,
+        derived=not _derive_lazily(unit, years.size, sizes),
     )
     return _dataset(out, years, batch_dims, labels, _flow_unit_of_stock(unit), unit)
 
@@ -421,5 +474,6 @@ def product_component(
         _sf_for(sf_component, component_labels, batch_dims),
         replace,
         renewal=renewal,
+        derived=not _derive_lazily(unit, years.size, sizes),
     )
     return _dataset(out, years, batch_dims, labels, unit, stock_unit)

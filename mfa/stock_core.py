@@ -122,10 +122,14 @@ class Result(dict):
     """A model's arrays by name (a plain dict of numpy arrays), and in ``errors`` the
     largest absolute ``balance`` (``max_abs_balance_error``) and that error relative to
     the largest stock, or to the largest flow when the stock is zero throughout
-    (``max_rel_balance_error``)."""
+    (``max_rel_balance_error``). Without the derived arrays (``derived=False``),
+    :func:`derive` adds them."""
 
     errors: dict[str, float]
 
+
+DERIVED = ("stock_change", "balance", "cumulative_outflow")
+"""The arrays a result derives from its stock, inflow and outflow."""
 
 # Elements per block when deriving stock change, balance and retired to date: a block of
 # each array (1 MiB) is still in cache when the next operation reads it, so each large
@@ -135,17 +139,23 @@ class Result(dict):
 _BLOCK_ELEMENTS = 2**17
 
 
-def _with_balance(out: dict) -> Result:
-    """Add ``stock_change``, ``balance`` (inflow - outflow - stock change, ~0) and
-    ``cumulative_outflow`` (retired to date, a stock) to a result, and its balance errors."""
-    n_years, shape = out["stock"].shape[0], out["stock"].shape
+def _balance_pass(out: dict, derived: dict | None) -> dict[str, float]:
+    """One pass over blocks of years: the balance errors of ``out``, and with ``derived``
+    (a dict to fill) its stock change, balance and retired to date. Without it, only
+    block-sized scratch arrays are written (the check costs one read of each array)."""
+    n_years = out["stock"].shape[0]
     stock, inflow, outflow = (out[k].reshape(n_years, -1) for k in ("stock", "inflow", "outflow"))
-    change, balance, cumulative = (np.empty(stock.shape) for _ in range(3))
-    largest = {"balance": 0.0, "stock": 0.0}
     rows = max(1, _BLOCK_ELEMENTS // max(stock.shape[1], 1))
+    if derived is None:  # one block of each, reused
+        change, balance = (np.empty((min(rows, n_years), stock.shape[1])) for _ in range(2))
+    else:
+        change, balance, cumulative = (np.empty(stock.shape) for _ in DERIVED)
+    largest = {"balance": 0.0, "stock": 0.0}
     for first in range(0, n_years, rows):  # no temporaries: arrays this size would be fresh pages each time
         last = min(first + rows, n_years)
-        s, c, b = stock[first:last], change[first:last], balance[first:last]
+        s = stock[first:last]
+        block = slice(first, last) if derived is not None else slice(0, last - first)
+        c, b = change[block], balance[block]
         if first:  # the year before the block is still in cache
             np.subtract(s, stock[first - 1 : last - 1], out=c)
         else:
@@ -153,22 +163,40 @@ def _with_balance(out: dict) -> Result:
             np.subtract(s[1:], s[:-1], out=c[1:])
         np.subtract(inflow[first:last], outflow[first:last], out=b)
         b -= c
-        # Retired to date row by row: np.cumsum along the year axis would run its inner
-        # loop down each column, striding across rows (several times slower at this size).
-        for t in range(first, last):
-            if t:
-                np.add(cumulative[t - 1], outflow[t], out=cumulative[t])
-            else:
-                cumulative[0] = outflow[0]
-        largest["balance"] = max(largest["balance"], largest_abs(b))
-        largest["stock"] = max(largest["stock"], largest_abs(s))
-    result = Result(out)
-    result.update(stock_change=change.reshape(shape), balance=balance.reshape(shape), cumulative_outflow=cumulative.reshape(shape))
+        if derived is not None:
+            # Retired to date row by row: np.cumsum along the year axis would run its inner
+            # loop down each column, striding across rows (several times slower at this size).
+            for t in range(first, last):
+                if t:
+                    np.add(cumulative[t - 1], outflow[t], out=cumulative[t])
+                else:
+                    cumulative[0] = outflow[0]
+        # max and min, not nanmax: inputs are numbers, and a NaN here must show, not be skipped
+        largest["balance"] = max(largest["balance"], b.max(), -b.min())
+        largest["stock"] = max(largest["stock"], s.max(), -s.min())
+    if derived is not None:
+        shape = out["stock"].shape
+        derived.update(stock_change=change.reshape(shape), balance=balance.reshape(shape), cumulative_outflow=cumulative.reshape(shape))
     # Relative to the largest stock; to the flows only when nothing is ever in stock.
-    scale = largest["stock"] or max(largest_abs(inflow), largest_abs(outflow))
-    error = largest["balance"]
-    result.errors = {"max_abs_balance_error": error, "max_rel_balance_error": error / scale if scale > 0 else error}
+    scale = float(largest["stock"]) or max(largest_abs(inflow), largest_abs(outflow))
+    error = float(largest["balance"])
+    return {"max_abs_balance_error": error, "max_rel_balance_error": error / scale if scale > 0 else error}
+
+
+def _with_balance(out: dict, derived: bool = True) -> Result:
+    """``out`` as a :class:`Result` with its balance errors and, with ``derived``, the
+    arrays of :data:`DERIVED`: ``stock_change``, ``balance`` (inflow - outflow - stock
+    change, ~0) and ``cumulative_outflow`` (retired to date, a stock)."""
+    result = Result(out)
+    result.errors = _balance_pass(out, result if derived else None)
     return result
+
+
+def derive(result: dict) -> dict[str, np.ndarray]:
+    """The arrays of :data:`DERIVED` of a result computed with ``derived=False``."""
+    arrays: dict[str, np.ndarray] = {}
+    _balance_pass(result, arrays)
+    return arrays
 
 
 def _batch_first(series: np.ndarray) -> np.ndarray:
@@ -183,26 +211,37 @@ def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
     """``m @ series`` over the cohort axis for each matrix ``m``: ``out[t] = sum over c of
     m[..., t, c] * series[c, ...]``.
 
-    ``series``: ``(T, *batch)``. Matrices (T, T) are stacked into one BLAS product (one pass
-    over ``series`` for all of them); ``(*batch, T, T)`` ones broadcast with the series.
-    Returns arrays of the broadcast shape ``(T, *batch)``, in the order of ``matrices``.
+    ``series``: ``(T, *batch)``. A (T, T) matrix serves every series in one BLAS product;
+    ``(*batch, T, T)`` ones broadcast with the series. Returns arrays of the broadcast
+    shape ``(T, *batch)`` (all the same), in the order of ``matrices``.
     """
     if all(m.ndim == 2 for m in matrices):
         flat = series.reshape(series.shape[0], -1)
-        stacked = (np.concatenate(matrices) if len(matrices) > 1 else matrices[0]) @ flat
-        n = series.shape[0]
-        return [stacked[i * n : (i + 1) * n].reshape(series.shape) for i in range(len(matrices))]
+        return [_product(m, flat).reshape(series.shape) for m in matrices]
     column = _batch_first(series)[..., None]
-    return [_year_first((m @ column)[..., 0]) for m in matrices]
+    results = [_year_first((m @ column)[..., 0]) for m in matrices]
+    shape = np.broadcast_shapes(*(r.shape for r in results))
+    return [_broadcast(r, shape) for r in results]
 
 
-def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -> Result:
+def _product(matrix: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``matrix @ flat`` for (T, T) and (T, M). The engine's matrices are lower triangular
+    (nothing flows before a cohort's inflow year): BLAS ``trmm`` then does half the
+    arithmetic of a full product, on the transposed system as :func:`_solve_lower`."""
+    if np.any(np.triu(matrix, 1)):
+        return matrix @ flat
+    return blas.dtrmm(1.0, matrix, flat.T, side=1, lower=1, trans_a=1).T
+
+
+def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, derived: bool = True) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
     ``inflow``: ``(T, *batch)``, per year. ``sf``: (T, T) or ``(*batch, T, T)``. Returns arrays of
     the broadcast shape ``(T, *batch)``: ``inflow``, ``stock``, ``outflow``, ``stock_change``,
     ``balance``, ``cumulative_outflow``; with ``by_cohort`` also ``stock_by_cohort`` and
-    ``outflow_by_cohort`` of shape ``(T, T, *batch)`` (year, cohort, ...).
+    ``outflow_by_cohort`` of shape ``(T, T, *batch)`` (year, cohort, ...). With
+    ``derived=False``, ``stock_change``, ``balance`` and ``cumulative_outflow`` are left
+    out (the balance is still checked, into ``errors``); :func:`derive` computes them.
     """
     leaving = outflow_matrix(sf)
     stock, outflow = apply([sf, leaving], inflow)
@@ -211,7 +250,7 @@ def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False) -
         row = _batch_first(inflow)[..., None, :]
         out["stock_by_cohort"] = _year_first(sf * row, by_cohort=True)
         out["outflow_by_cohort"] = _year_first(leaving * row, by_cohort=True)
-    return _with_balance(out)
+    return _with_balance(out, derived)
 
 
 def replacement_matrix(sf_product: np.ndarray, sf_component: np.ndarray, replace: np.ndarray, renewal: bool = False) -> np.ndarray:
@@ -235,7 +274,12 @@ def replacement_matrix(sf_product: np.ndarray, sf_component: np.ndarray, replace
 
 
 def product_component(
-    product_inflow: np.ndarray, sf_product: np.ndarray, sf_component: np.ndarray, replace: np.ndarray, renewal: bool = False
+    product_inflow: np.ndarray,
+    sf_product: np.ndarray,
+    sf_component: np.ndarray,
+    replace: np.ndarray,
+    renewal: bool = False,
+    derived: bool = True,
 ) -> Result:
     """Stock and flows of a component, one in each product (e.g. a battery pack in a car).
 
@@ -245,8 +289,8 @@ def product_component(
     ``inflow`` (their sum), ``stock`` (one in each product in use), ``outflow_with_product``
     (in the products retired), ``outflow_failed`` (the failed components replaced),
     ``outflow``, and ``stock_change``, ``balance``, ``cumulative_outflow`` as
-    :func:`inflow_driven`. A failed component that is not replaced stays in its product
-    until the product is retired.
+    :func:`inflow_driven` (``derived`` as there). A failed component that is not replaced
+    stays in its product until the product is retired.
     """
     replaced = replacement_matrix(sf_product, sf_component, replace, renewal)
     stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow)
@@ -260,7 +304,7 @@ def product_component(
         "outflow_failed": replacement,
         "outflow": with_product + replacement,
     }
-    return _with_balance(out)
+    return _with_balance(out, derived)
 
 
 def _broadcast(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -276,6 +320,7 @@ def stock_driven(
     *,
     retire: bool = True,
     by_cohort: bool = False,
+    derived: bool = True,
 ) -> Result:
     """Inflow and outflow that keep the stock: ``sf @ inflow = stock``, solved year by year.
 
@@ -286,7 +331,7 @@ def stock_driven(
     inflow at zero and retire the surplus from every cohort by the same fraction (ODYM's
     correction, reported as ``early_retirement`` and part of ``outflow``); otherwise the
     inflow goes negative. Returns the arrays of :func:`inflow_driven` plus
-    ``early_retirement``, all of the broadcast shape ``(T, *batch)``.
+    ``early_retirement``, all of the broadcast shape ``(T, *batch)`` (``derived`` as there).
     """
     if known is None:
         known = np.zeros((0,) + stock.shape[1:])
@@ -297,7 +342,7 @@ def stock_driven(
         out = {k: _year_first(v, by_cohort=k.endswith("_by_cohort")) for k, v in again.items()}
         n_known = known.shape[0]
         out["stock"][n_known:] = stock[n_known:]  # the prescribed stock stands
-    return _with_balance(out)
+    return _with_balance(out, derived)
 
 
 def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
@@ -322,7 +367,7 @@ def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: 
             inflow[n_known:] = _solve_lower(sf[n_known:, n_known:], rhs)
     out = {
         "inflow": inflow,
-        "outflow": leaving @ inflow,
+        "outflow": _product(leaving, inflow),
         "early_retirement": np.zeros(inflow.shape),  # calloc: costs nothing until written
         "stock": np.concatenate([sf[:n_known] @ inflow, target[n_known:]]) if n_known else target,
     }

@@ -430,3 +430,26 @@ def test_import_mfa_is_cheap_and_exposes_the_api():
     assert mfa.stock.core is core and mfa.to_long is tables.to_long
     with pytest.raises(AttributeError):
         mfa.no_such_thing  # noqa: B018
+
+
+@pytest.mark.parametrize("model", ["inflow", "stock", "component"])
+def test_large_results_derive_the_same_arrays_on_first_read(model, monkeypatch):
+    """Above stock._LAZY_ELEMENTS, stock_change, balance and cumulative_outflow of a
+    unit-less result are computed when read: the same numbers as computed at once."""
+    years = np.arange(2000, 2021)
+    series = xr.DataArray(np.random.default_rng(2).uniform(1, 10, (years.size, 4)), dims=("year", "region"),
+                          coords={"year": years, "region": list("abcd")})
+    lifetime = lifetimes.Weibull(2.5, xr.DataArray([6.0, 9.0], dims="chemistry", coords={"chemistry": ["x", "y"]}))
+    run = {
+        "inflow": lambda: stock.inflow_driven(series, lifetime),
+        "stock": lambda: stock.stock_driven(series.cumsum("year"), lifetime),
+        "component": lambda: stock.product_component(series, lifetimes.Normal(12.0, 3.0), lifetime, replace_while=8),
+    }[model]
+    eager = run()
+    monkeypatch.setattr(stock, "_LAZY_ELEMENTS", 1)
+    lazy = run()
+    assert lazy.attrs == eager.attrs
+    for name in ("stock_change", "balance", "cumulative_outflow"):
+        assert not lazy[name].variable._in_memory  # not computed yet
+    xr.testing.assert_identical(lazy.load(), eager)
+    np.testing.assert_allclose(lazy["cumulative_outflow"].values, eager["outflow"].cumsum("year").values, rtol=1e-12)
