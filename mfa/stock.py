@@ -51,7 +51,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
