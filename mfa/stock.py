@@ -36,7 +36,9 @@ Every variable has the same dims, ``year`` then the lifetime's other dims then t
 series' (an inflow that does not vary by a lifetime's dim is repeated along it), so
 ``ds.to_dataframe()`` and :func:`mfa.tables.to_long` give one row per combination and
 sums over rows are right. pint units pass through: a flow in ``t/yr`` gives a stock in
-``t`` and back.
+``t`` and back. A unit-less result of 8 MiB or more per variable computes
+``stock_change``, ``balance`` and ``cumulative_outflow`` when one of them is first read
+(shown as ``...`` until then); its balance is checked during the call all the same.
 
 The maths runs on plain numpy arrays in :mod:`mfa.stock.core <mfa.stock_core>` (public:
 call it directly to skip the xarray layer); this module checks inputs and labels once per
