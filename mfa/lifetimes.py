@@ -384,6 +384,10 @@ class CalendarChange(Lifetime):
         """The parameters of both lifetimes, named ``before.<name>`` and ``after.<name>``."""
         return {f"{side}.{k}": v for side in ("before", "after") for k, v in getattr(self, side).params.items()}
 
+    @classmethod
+    def from_table(cls, table, dims=None):
+        raise TypeError("CalendarChange.from_table: read 'before' and 'after' with their own from_table")
+
     def sel_cohorts(self, cohorts) -> "CalendarChange":
         return CalendarChange(self.before.sel_cohorts(cohorts), self.after.sel_cohorts(cohorts), self.year)
 

@@ -226,6 +226,17 @@ def test_calendar_change_by_region_and_stock_driven():
     assert changed.attrs["max_rel_balance_error"] < 1e-12
 
 
+@pytest.mark.parametrize("discretisation", [dict(), dict(inflow_at="middle"), dict(inflow_at="start"), dict(n_pts_per_interval=4)])
+def test_calendar_change_to_the_same_lifetime_changes_nothing(discretisation):
+    years = np.arange(2000, 2031)
+    mean = xr.DataArray(np.linspace(6.0, 12.0, years.size), dims="cohort", coords={"cohort": years})
+    plain = lifetimes.LogNormal(mean, 3.0)
+    same = lifetimes.CalendarChange(plain, plain, 2012)
+    disc = stock.Discretisation(**discretisation)
+    np.testing.assert_allclose(stock.survival_matrix(same, years, disc).values, stock.survival_matrix(plain, years, disc).values,
+                               rtol=1e-13, atol=1e-15)
+
+
 def test_calendar_change_has_no_survival_by_age_alone():
     with pytest.raises(TypeError, match="calendar year"):
         lifetimes.CalendarChange(lifetimes.Fixed(5.0), lifetimes.Fixed(6.0), 2020).survival(3.0)
