@@ -123,7 +123,7 @@ class Result(dict):
     largest absolute ``balance`` (``max_abs_balance_error``) and that error relative to
     the largest stock, or to the largest flow when the stock is zero throughout
     (``max_rel_balance_error``). Without the derived arrays (``derived=False``),
-    :func:`derive` adds them."""
+    :func:`derive` computes them."""
 
     errors: dict[str, float]
 
@@ -377,6 +377,7 @@ def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: 
     falls = retire and n_years > n_known and inflow[n_known:].min() < 0  # one pass; columns only if needed
     redo = np.ones(inflow.shape[1], bool) if singular else (inflow[n_known:] < 0).any(axis=0) if falls else None
     if redo is not None and redo.any():
+        log.debug("%d of %d series redone year by year (%s)", redo.sum(), redo.size, "singular" if singular else "stock falls")
         again = _cohort_recursion(sf, target[:, redo].T, inflow[:n_known, redo].T, retire, by_cohort)
         for name, values in again.items():
             if name != "stock":  # the prescribed stock stands
