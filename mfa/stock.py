@@ -242,6 +242,12 @@ class _Derivation:
     def __init__(self, result: dict):
         self._result, self._arrays, self._lock = result, None, threading.Lock()
 
+    def __getstate__(self):  # a lock does not pickle (results travel to and from dask workers)
+        return self._result, self._arrays
+
+    def __setstate__(self, state):
+        (self._result, self._arrays), self._lock = state, threading.Lock()
+
     def get(self, name: str) -> np.ndarray:
         with self._lock:
             if self._arrays is None:

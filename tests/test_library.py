@@ -7,6 +7,7 @@ explicit loops over cohorts and ages), never from the code under test."""
 from __future__ import annotations
 
 import math
+import pickle
 import subprocess
 import sys
 
@@ -462,5 +463,7 @@ def test_large_results_derive_the_same_arrays_on_first_read(model, monkeypatch):
     assert lazy.attrs == eager.attrs
     for name in ("stock_change", "balance", "cumulative_outflow"):
         assert not lazy[name].variable._in_memory  # not computed yet
+    travelled = pickle.loads(pickle.dumps(lazy))  # as to and from a dask worker, still lazy
+    xr.testing.assert_identical(travelled.load(), eager)
     xr.testing.assert_identical(lazy.load(), eager)
     np.testing.assert_allclose(lazy["cumulative_outflow"].values, eager["outflow"].cumsum("year").values, rtol=1e-12)
