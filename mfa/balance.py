@@ -12,6 +12,7 @@ import logging
 import numpy as np
 import xarray as xr
 
+from . import stock_core
 from .units import is_quantified, ureg
 
 log = logging.getLogger(__name__)
@@ -24,20 +25,14 @@ def stock_change(stock: xr.DataArray, initial=0.0) -> xr.DataArray:
     """
     quantified = is_quantified(stock)
     values = stock.data.magnitude if quantified else stock.values
-    by_year = np.moveaxis(values, stock.get_axis_num("year"), 0)
-    change = np.empty_like(by_year)
-    change[0] = by_year[0] - initial
-    np.subtract(by_year[1:], by_year[:-1], out=change[1:])
-    data = np.moveaxis(change, 0, stock.get_axis_num("year"))
-    return stock.copy(data=data * stock.data.units if quantified else data)
+    axis = stock.get_axis_num("year")
+    change = np.moveaxis(stock_core.stock_change(np.moveaxis(values, axis, 0), initial), 0, axis)
+    return stock.copy(data=change * stock.data.units if quantified else change)
 
 
 def largest(da: xr.DataArray) -> float:
     """Largest absolute value; NaN when any value is NaN (a hole is never hidden)."""
-    values = da.data.magnitude if is_quantified(da) else np.asarray(da.values)
-    if not values.size:
-        return 0.0
-    return float(max(np.max(values), -np.min(values)))
+    return stock_core.largest_abs(da.data.magnitude if is_quantified(da) else np.asarray(da.values))
 
 
 def max_errors(balance: xr.DataArray, reference: xr.Dataset | xr.DataArray) -> dict[str, float]:

@@ -18,10 +18,12 @@ Conventions (ODYM's, so that peers agree):
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pint
 import xarray as xr
 from scipy import special
@@ -31,13 +33,48 @@ from .units import is_quantified
 _SQRT2 = math.sqrt(2.0)
 
 
+_PARAM_TYPES = (
+    "a number, a pint quantity, an xarray.DataArray, or a pandas Series/DataFrame whose "
+    "index levels are named (the names become dims, e.g. s.rename_axis('chemistry'))"
+)
+
+
+def _from_pandas(value, name: str) -> xr.DataArray:
+    """A pandas Series (or a one-column or named-columns DataFrame) as a DataArray whose
+    dims are the index level names."""
+    if isinstance(value, pd.DataFrame):
+        if value.columns.name is not None:  # columns are the labels of one more dim
+            value = value.stack()
+        elif value.shape[1] == 1:
+            value = value.iloc[:, 0]
+        else:
+            raise TypeError(
+                f"lifetime parameter {name!r}: a DataFrame needs one column, or named columns "
+                f"(df.columns.name) that become a dim; got columns {list(value.columns)}"
+            )
+    names = list(value.index.names)
+    if any(n is None for n in names):
+        raise TypeError(
+            f"lifetime parameter {name!r}: name every index level of the pandas object (the "
+            f"names become dims, e.g. s.rename_axis('chemistry')); got names {names}"
+        )
+    if not value.index.is_unique:
+        raise ValueError(f"lifetime parameter {name!r}: duplicate index labels {list(value.index[value.index.duplicated()])}")
+    # Levels of a MultiIndex become separate dims; a missing combination becomes NaN (rejected below).
+    return xr.DataArray.from_series(value)
+
+
 def _as_param(value, name: str, dimensionless: bool = False) -> xr.DataArray:
     if isinstance(value, xr.DataArray):
         da = value
+    elif isinstance(value, (pd.Series, pd.DataFrame)):
+        da = _from_pandas(value, name)
+    elif (hasattr(value, "to") and hasattr(value, "magnitude")) or isinstance(value, (numbers.Real, np.number, np.ndarray)):
+        if isinstance(value, bool) or np.ndim(getattr(value, "magnitude", value)) != 0:
+            raise TypeError(f"lifetime parameter {name!r}: expected {_PARAM_TYPES}; an array would get an unnamed dim, got {value!r}")
+        da = xr.DataArray(value)  # a number or a bare pint.Quantity
     else:
-        da = xr.DataArray(value)
-    if hasattr(value, "to") and hasattr(value, "magnitude"):  # a bare pint.Quantity
-        da = xr.DataArray(value)
+        raise TypeError(f"lifetime parameter {name!r}: expected {_PARAM_TYPES}, got {type(value).__name__}")
     if is_quantified(da):
         unit = "1" if dimensionless or da.data.dimensionless else "yr"
         try:
@@ -50,8 +87,29 @@ def _as_param(value, name: str, dimensionless: bool = False) -> xr.DataArray:
     except (TypeError, ValueError) as err:
         raise ValueError(f"lifetime parameter {name!r}: expected numbers, got {da.dtype}") from err
     if bool(np.isnan(da).any()):
-        raise ValueError(f"lifetime parameter {name!r}: expected numbers, found NaN")
+        raise ValueError(f"lifetime parameter {name!r}: expected numbers, found NaN (a gap in a table?)")
     return da
+
+
+def _cohort_index(p: xr.DataArray, cohorts: np.ndarray, owner: str, name: str) -> np.ndarray:
+    """Positions of ``cohorts`` along ``p``'s cohort dim; a missing one is an error naming it."""
+    positions = p.indexes["cohort"].get_indexer(cohorts) if "cohort" in p.coords else np.arange(p.sizes["cohort"])
+    if len(positions) != len(cohorts) or (positions < 0).any():
+        missing = np.setdiff1d(cohorts, p["cohort"].values) if "cohort" in p.coords else cohorts
+        raise ValueError(f"{owner}: lifetime parameter {name!r} has no value for cohorts {missing.tolist()}")
+    return positions
+
+
+def _on_grid(p: xr.DataArray, cohorts: np.ndarray, dims: tuple[str, ...], owner: str, name: str) -> np.ndarray:
+    """``p`` as a numpy array laid out for the grid (*dims, year, cohort): size 1 where it
+    does not vary, its cohorts selected to match ``cohorts``."""
+    tail = ("cohort",) if "cohort" in p.dims else ()
+    own = [d for d in dims if d in p.dims]
+    values = (p if p.dims == (*own, *tail) else p.transpose(*own, *tail)).values
+    if tail:
+        values = values.take(_cohort_index(p, cohorts, owner, name), axis=-1)
+    shape = [p.sizes[d] if d in p.dims else 1 for d in dims] + [1, len(cohorts) if tail else 1]
+    return values.reshape(shape)
 
 
 def _normal_sf(z):
@@ -106,18 +164,62 @@ class Lifetime:
 
         Raises ``ValueError`` naming the missing cohorts when a parameter does not cover them.
         """
-        aligned = {}
-        for name, p in self.params.items():
-            if "cohort" in p.dims:
-                missing = np.setdiff1d(np.asarray(cohorts), p["cohort"].values)
-                if missing.size:
-                    raise ValueError(
-                        f"{type(self).__name__}: lifetime parameter {name!r} has no value for "
-                        f"cohorts {missing.tolist()}"
-                    )
-                p = p.sel(cohort=cohorts)
-            aligned[name] = p
+        cohorts = np.asarray(cohorts)
+        aligned = {
+            name: p.isel(cohort=_cohort_index(p, cohorts, type(self).__name__, name)) if "cohort" in p.dims else p
+            for name, p in self.params.items()
+        }
         return type(self)(**aligned)
+
+    @classmethod
+    def from_table(cls, table, dims=None) -> "Lifetime":
+        """The distribution with one row of parameters per type, from a table.
+
+        ``table``: a pandas DataFrame, or a path to a CSV or Excel file read with
+        :func:`mfa.tables.read`, with a column per parameter (the dataclass fields, e.g.
+        ``shape`` and ``scale`` for :class:`Weibull`) and the columns named in ``dims``
+        (e.g. ``["powertrain", "chemistry"]``), whose values become the labels of those
+        dims. With ``dims=None`` the frame's named index levels are the dims. Parameters
+        in years (times) or dimensionless. A missing combination of labels, a duplicate
+        row or a non-numeric cell is an error.
+        """
+        from .tables import read  # lazily: tables needs pandas I/O only when a path is given
+
+        frame = read(table)
+        if dims is not None:
+            dims = [dims] if isinstance(dims, str) else list(dims)
+            missing = [d for d in dims if d not in frame.columns]
+            if missing:
+                raise ValueError(f"{cls.__name__}.from_table: no column {missing}; columns are {list(frame.columns)}")
+            frame = frame.set_index(dims)
+        names = [f.name for f in fields(cls)]
+        absent = [n for n in names if n not in frame.columns]
+        extra = [c for c in frame.columns if c not in names]
+        if absent or extra:
+            raise ValueError(
+                f"{cls.__name__}.from_table: expected parameter columns {names} besides the dims {list(frame.index.names)}; "
+                f"missing {absent}, unexpected {extra}"
+            )
+        return cls(**{n: frame[n] for n in names})
+
+    def _grid(self, cohorts: np.ndarray, dims: tuple[str, ...]):
+        """``survival(time, entry)`` on numpy arrays laid out as (*dims, year, cohort).
+
+        ``time`` and ``entry`` are points in calendar time (years; year ``t`` spans
+        [t, t + 1)): the survival is that of an item that entered at ``entry``, at ``time``.
+        Parameters are the distribution's own, selected for ``cohorts``; the formulas are
+        its :meth:`_survival`, run on plain arrays (no xarray alignment per call).
+        """
+        plain = object.__new__(type(self))
+        for name, p in self.params.items():
+            object.__setattr__(plain, name, _on_grid(p, cohorts, dims, type(self).__name__, name))
+        formula = type(self)._survival
+
+        def survival(time, entry):
+            age = np.subtract(time, entry)
+            return np.where(age < 0, 1.0, formula(plain, age))
+
+        return survival
 
     def survival(self, age) -> xr.DataArray:
         """S(age): the share of a cohort still in use at ``age`` years (1 at negative ages).
@@ -172,7 +274,7 @@ class Normal(Lifetime):
 
 @dataclass(frozen=True)
 class FoldedNormal(Lifetime):
-    """|X| for X ~ Normal(mean, sd): ``mean`` and ``sd`` are those of the unfolded normal."""
+    """``|X|`` for ``X ~ Normal(mean, sd)``: ``mean`` and ``sd`` are those of the unfolded normal."""
 
     mean: object
     """Mean of the unfolded normal, years."""
@@ -228,3 +330,82 @@ class Weibull(Lifetime):
 
     def _survival(self, age):
         return np.exp(-((age.clip(min=0) / self.scale) ** self.shape))
+
+
+@dataclass(frozen=True)
+class CalendarChange(Lifetime):
+    """A lifetime that changes in calendar year ``year`` for every item still in use.
+
+    Until the start of ``year``, items age by ``before``; from then on by ``after``. An item
+    of cohort ``c`` that is ``a_s`` years old at the switch and ``a`` years old later
+    survives to ``a`` with
+
+        S(a) = S_before(a_s) * S_after(a) / S_after(a_s)
+
+    (the hazard switches: the items that survived the old regime until the switch leave
+    from then on at the new distribution's rate for their age; where ``S_after(a_s) = 0``,
+    the new distribution says no item is that old, and they leave at the switch). Items
+    that enter at or after the switch follow ``after`` alone.
+
+    Why the hazard: it needs no assumption on how the two distributions relate, so it
+    works for any pair (a longer Weibull scale from a policy year, a switch from Normal
+    to Weibull), it keeps survival continuous at the switch, and it is what "from that
+    year on, items fail at the new rate" means. A lifetime extension as a scale factor
+    is ``CalendarChange(Weibull(k, s), Weibull(k, 1.1 * s), 2024)``.
+
+    Ages are those of the discretisation (:class:`mfa.stock.Discretisation`): an item of
+    cohort ``c`` entering at ``c + point`` is ``year - c - point`` years old at the switch.
+    ``before`` and ``after`` may vary by cohort and any other dim (they must broadcast),
+    and may themselves be ``CalendarChange`` s (several switches). Used through
+    :func:`mfa.stock.survival_matrix` and the stock models; it has no survival by age
+    alone.
+    """
+
+    before: Lifetime
+    """The lifetime until the start of ``year``."""
+    after: Lifetime
+    """The lifetime from the start of ``year`` on."""
+    year: int
+    """The first calendar year of ``after``."""
+
+    def __post_init__(self):
+        for name in ("before", "after"):
+            if not isinstance(getattr(self, name), Lifetime):
+                raise TypeError(f"CalendarChange: {name!r} must be a Lifetime, got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.year, (numbers.Integral, np.integer)) or isinstance(self.year, bool):
+            raise TypeError(f"CalendarChange: 'year' must be an integer calendar year, got {self.year!r}")
+        try:
+            xr.align(*self.before.params.values(), *self.after.params.values(), join="exact")
+        except ValueError as err:
+            raise ValueError(f"CalendarChange: 'before' and 'after' do not broadcast: {err}") from err
+
+    @property
+    def params(self) -> dict[str, xr.DataArray]:
+        """The parameters of both lifetimes, named ``before.<name>`` and ``after.<name>``."""
+        return {f"{side}.{k}": v for side in ("before", "after") for k, v in getattr(self, side).params.items()}
+
+    @classmethod
+    def from_table(cls, table, dims=None):
+        raise TypeError("CalendarChange.from_table: read 'before' and 'after' with their own from_table")
+
+    def sel_cohorts(self, cohorts) -> "CalendarChange":
+        return CalendarChange(self.before.sel_cohorts(cohorts), self.after.sel_cohorts(cohorts), self.year)
+
+    def survival(self, age):
+        raise TypeError(
+            "CalendarChange: survival depends on the calendar year as well as the age; use "
+            "mfa.stock.survival_matrix(lifetime, years)"
+        )
+
+    def _grid(self, cohorts, dims):
+        before, after = self.before._grid(cohorts, dims), self.after._grid(cohorts, dims)
+        switch = float(self.year)
+
+        def survival(time, entry):
+            at_switch, now = after(switch, entry), after(time, entry)
+            kept = before(switch, entry) * now / np.where(at_switch > 0, at_switch, 1.0)
+            changed = np.where(at_switch > 0, kept, 0.0)
+            changed = np.where(np.subtract(switch, entry) > 0, changed, now)  # entered after the switch
+            return np.where(np.asarray(time) > switch, changed, before(time, entry))
+
+        return survival

@@ -13,65 +13,67 @@ evaluates survival at ages ``t - c + 0.5`` or ``t - c + 1``; ``n_pts_per_interva
 averages their survival (``inflow_at`` is then ignored). Use it for lifetimes of a few
 years or less, where the timing of inflow within the year matters.
 
+Lifetimes may also change by calendar year (:class:`mfa.lifetimes.CalendarChange`):
+the survival of cohort ``c`` at the end of year ``t`` then depends on ``t`` as well as on
+the age.
+
 Inputs are ``xr.DataArray`` s with a numeric ``year`` dim (step 1) and any other dims;
 flows are per year. Every other dim is a batch dim: the maths is one matrix product or
 one triangular solve for all of them, never a Python loop over series. Results are
-``xr.Dataset`` s with ``stock``, ``inflow``, ``outflow``, ``stock_change`` and ``balance``
-(``inflow - outflow - stock_change``), and with ``by_cohort=True`` ``stock_by_cohort`` and
-``outflow_by_cohort`` (dims ``year``, ``cohort``). pint units pass through: a flow in
-``t/yr`` gives a stock in ``t`` and back.
+``xr.Dataset`` s with
+
+- ``stock`` (end of year), ``inflow``, ``outflow``, ``stock_change`` (per year) and
+  ``balance`` (``inflow - outflow - stock_change``, zero up to rounding; its largest
+  absolute and relative values are in ``attrs``);
+- ``cumulative_outflow``: retired to date, the outflow summed from the first year through
+  each year, in the unit of a stock (``vehicle``, not ``vehicle/yr``): the "retired to
+  date" of the literature, ``sum over cohorts s <= t of inflow(s) * (1 - sf[t, s])``;
+- ``stock_driven`` also ``early_retirement`` (part of ``outflow``);
+- with ``by_cohort=True``, ``stock_by_cohort`` and ``outflow_by_cohort`` (dims ``year``,
+  ``cohort``, then the others).
+
+Every variable has the same dims, ``year`` then the lifetime's other dims then the
+series' (an inflow that does not vary by a lifetime's dim is repeated along it), so
+``ds.to_dataframe()`` and :func:`mfa.tables.to_long` give one row per combination and
+sums over rows are right. pint units pass through: a flow in ``t/yr`` gives a stock in
+``t`` and back. A unit-less result of 8 MiB or more per variable computes
+``stock_change``, ``balance`` and ``cumulative_outflow`` when one of them is first read
+(shown as ``...`` until then); its balance is checked during the call all the same.
+
+The maths runs on plain numpy arrays in :mod:`mfa.stock.core <mfa.stock_core>` (public:
+call it directly to skip the xarray layer); this module checks inputs and labels once per
+call and wraps the arrays.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import xarray as xr
-from numpy.polynomial import legendre
-from scipy.linalg import solve_triangular
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
-from . import balance
-from .lifetimes import Lifetime
+from . import stock_core as core
+from .lifetimes import Lifetime, _as_param, _on_grid
+from .stock_core import Discretisation, InflowAt
 from .units import is_quantified, is_rate, magnitude_and_unit, ureg
 
+__all__ = [
+    "Discretisation",
+    "core",
+    "inflow_driven",
+    "inflow_from_stock_by_cohort",
+    "outflow_matrix",
+    "product_component",
+    "stock_driven",
+    "survival_matrix",
+]
+
 log = logging.getLogger(__name__)
-
-InflowAt = Literal["start", "middle", "end"]
-_INFLOW_AT_POINT = {"start": 0.0, "middle": 0.5, "end": 1.0}
-
-
-@dataclass(frozen=True)
-class Discretisation:
-    """Where in the year a cohort's inflow happens, for the survival matrix."""
-
-    inflow_at: InflowAt = "end"
-    """Point of inflow within the year when ``n_pts_per_interval == 1``."""
-    n_pts_per_interval: int = 1
-    """Gauss-Lobatto points per year (1 = a single point at ``inflow_at``; at most 10)."""
-
-    def __post_init__(self):
-        if self.inflow_at not in _INFLOW_AT_POINT:
-            raise ValueError(
-                f"inflow_at: expected one of {sorted(_INFLOW_AT_POINT)}, got {self.inflow_at!r}"
-            )
-        if not isinstance(self.n_pts_per_interval, int) or not 1 <= self.n_pts_per_interval <= 10:
-            raise ValueError(
-                f"n_pts_per_interval: expected an integer from 1 to 10, got {self.n_pts_per_interval!r}"
-            )
-
-    def points_and_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Points within the year (0 = its start, 1 = its end) and their weights (sum 1)."""
-        n = self.n_pts_per_interval
-        if n == 1:
-            return np.array([_INFLOW_AT_POINT[self.inflow_at]]), np.array([1.0])
-        # Gauss-Lobatto on [-1, 1]: the end points and the roots of P'_{n-1}.
-        p_n1 = legendre.Legendre.basis(n - 1)
-        nodes = np.concatenate([[-1.0], np.sort(p_n1.deriv().roots().real), [1.0]])
-        weights = 2.0 / (n * (n - 1) * p_n1(nodes) ** 2)
-        return (nodes + 1) / 2, weights / 2
 
 
 def survival_matrix(
@@ -83,66 +85,41 @@ def survival_matrix(
     coordinates); zero above the diagonal (cohorts not yet born). Dimensionless.
     """
     years = np.asarray(years)
-    if set(lifetime.dims) <= {"cohort"}:
-        return _survival_matrix_2d(lifetime, years, discretisation)
-    lifetime = lifetime.sel_cohorts(years)
-    year = xr.DataArray(years, dims="year", coords={"year": years})
-    cohort = xr.DataArray(years, dims="cohort", coords={"cohort": years})
-    elapsed = (year - cohort).astype(float)
-    sf = 0.0
-    for point, weight in zip(*discretisation.points_and_weights()):
-        sf = sf + weight * lifetime.survival(elapsed + 1.0 - point)
-    sf = xr.where(elapsed >= 0, sf, 0.0)
-    return sf.transpose(..., "year", "cohort")
+    sf, labels = _survival(lifetime, years, discretisation)
+    coords = {k: v for k, v in labels.variables.items() if set(v.dims) <= set(labels.dims)}
+    return xr.DataArray(sf, dims=(*labels.dims, "year", "cohort"), coords={**coords, "year": years, "cohort": years})
 
 
-def _survival_matrix_2d(lifetime: Lifetime, years: np.ndarray, discretisation: Discretisation) -> xr.DataArray:
-    """:func:`survival_matrix` of a lifetime that varies at most by cohort, in numpy: the
-    same formulas (the distribution's own ``_survival``) on plain arrays, without
-    xarray's alignment on a 2-D matrix that is rebuilt for every model."""
-    plain = object.__new__(type(lifetime))  # the distribution's maths on numpy parameters
-    for name, p in lifetime.sel_cohorts(years).params.items():
-        object.__setattr__(plain, name, p.values[None, :] if "cohort" in p.dims else p.values)
-    elapsed = (years[:, None] - years[None, :]).astype(float)
-    sf = np.zeros(elapsed.shape)
-    for point, weight in zip(*discretisation.points_and_weights()):
-        age = elapsed + 1.0 - point
-        sf += weight * np.where(age < 0, 1.0, type(lifetime)._survival(plain, age))
-    sf[elapsed < 0] = 0.0
-    return xr.DataArray(sf, dims=("year", "cohort"), coords={"year": years, "cohort": years})
+def _survival(lifetime: Lifetime, years: np.ndarray, discretisation: Discretisation) -> tuple[np.ndarray, "_Labels"]:
+    """The survival matrix as numpy (*dims, T, T), and the labels of its batch dims."""
+    if not isinstance(lifetime, Lifetime):
+        raise TypeError(f"lifetime: expected an mfa.lifetimes.Lifetime, got {type(lifetime).__name__}")
+    dims = tuple(d for d in lifetime.dims if d != "cohort")
+    sf = core.survival_matrix(lifetime._grid(years, dims), years, discretisation)
+    return sf, _Labels.of(*lifetime.params.values())
 
 
 def outflow_matrix(sf: xr.DataArray) -> xr.DataArray:
     """``P[year, cohort]``: share of each cohort leaving in each year, from ``sf``.
 
-    ``sf[t-1, c] - sf[t, c]`` below the diagonal, ``1 - sf[c, c]`` on it.
+    ``sf[t-1, c] - sf[t, c]`` below the diagonal, ``1 - sf[c, c]`` on it. Same dims as ``sf``.
     """
-    if sf.dims == ("year", "cohort"):  # the common 2-D case, in numpy
-        values = sf.values
-        present = np.zeros_like(values)
-        present[1:] = values[:-1]
-        np.fill_diagonal(present, 1.0)
-        return sf.copy(data=present - values)
-    return _present_at_start(sf) - sf
-
-
-def _present_at_start(sf: xr.DataArray) -> xr.DataArray:
-    """Share of each cohort present before the year's outflow: 1 in its inflow year."""
-    prev = sf.shift(year=1, fill_value=0.0)
-    diagonal = sf["year"] == sf["cohort"]
-    return xr.where(diagonal, 1.0, prev).transpose(*sf.dims)
+    values = sf.transpose(..., "year", "cohort")
+    return values.copy(data=core.outflow_matrix(values.values)).transpose(*sf.dims)
 
 
 # --- validation ------------------------------------------------------------------------
 
 
-def _check_series(da, name: str) -> tuple[xr.DataArray, object]:
+def _check_series(da, name: str) -> tuple[xr.DataArray, object, np.ndarray]:
+    """``da`` as float numbers, its pint unit (or None) and its years, checked."""
     da, unit = magnitude_and_unit(da, name)
     if "year" not in da.dims:
         raise ValueError(f"{name}: expected a 'year' dim, got dims {da.dims}")
     if "cohort" in da.dims:
         raise ValueError(f"{name}: the dim name 'cohort' is reserved for results")
-    _check_years(da["year"].values, f"{name}: 'year'")
+    years = da.coords.variables["year"].values if "year" in da.coords else np.arange(da.sizes["year"])
+    _check_years(years, f"{name}: 'year'")
     values = da.values
     if not np.issubdtype(values.dtype, np.number):
         raise ValueError(f"{name}: expected numbers, got dtype {values.dtype}")
@@ -151,7 +128,7 @@ def _check_series(da, name: str) -> tuple[xr.DataArray, object]:
         raise ValueError(f"{name}: expected numbers, found NaN")
     if lowest < 0:
         raise ValueError(f"{name}: expected values >= 0, found a minimum of {lowest}")
-    return (da if values.dtype == np.float64 else da.astype(float)), unit
+    return (da if values.dtype == np.float64 else da.astype(float)), unit, years
 
 
 def _check_years(years: np.ndarray, name: str) -> None:
@@ -161,13 +138,6 @@ def _check_years(years: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: expected at least one year")
     if len(years) > 1 and not np.all(np.diff(years) == 1):
         raise ValueError(f"{name}: expected years increasing by 1, got {list(years)}")
-
-
-def _broadcast_check(*arrays: xr.DataArray, names: tuple[str, ...]) -> None:
-    try:
-        xr.align(*arrays, join="exact", exclude={"year", "cohort"})
-    except ValueError as err:
-        raise ValueError(f"{' and '.join(names)} do not broadcast: {err}") from err
 
 
 def _flow_unit_of_stock(stock_unit):
@@ -182,81 +152,147 @@ def _stock_unit_of_flow(flow_unit, name: str):
     return flow_unit * ureg.year
 
 
-# --- numpy kernels ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Labels:
+    """What the layout needs of an input: its batch dims and their sizes, and the
+    coordinates (variables and xarray indexes, reused as they are) to carry into the result."""
+
+    dims: tuple[str, ...]
+    sizes: dict[str, int]
+    variables: dict[str, xr.Variable]
+    indexes: dict[str, xr.Index]
+
+    @classmethod
+    def of(cls, *arrays: xr.DataArray) -> "_Labels":
+        """The labels of ``arrays`` taken together (a lifetime's parameters, or one series):
+        every dim but ``cohort``, and every coordinate that does not run along ``cohort``."""
+        sizes, variables, indexes = {}, {}, {}
+        for da in arrays:
+            sizes.update({d: n for d, n in da.sizes.items() if d != "cohort"})
+            for k, v in da.coords.variables.items():
+                if "cohort" not in v.dims and k != "cohort":
+                    variables.setdefault(k, v)
+            indexes.update({k: i for k, i in da.xindexes.items() if k in variables})
+        dims = tuple(d for d in sizes if d != "year")
+        return cls(dims, sizes, variables, indexes)
 
 
-def _cohort_recursion(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: bool, by_cohort: bool) -> dict:
-    """Year by year over the stock of each cohort, vectorised over leading batch axes.
-
-    ``sf``: (..., T, T); ``stock``: (..., T); ``known``: (..., H) inflows of the first H
-    (historic) years. After them, each year's inflow makes up what the surviving cohorts
-    lack. With ``retire``, a year whose stock falls below what survives gets no inflow and
-    the surplus leaves every cohort by the same fraction, which carries on into their
-    future survival (ODYM's correction); a stock that falls to zero empties every cohort
-    and later cohorts start afresh. Returns ``inflow``, ``outflow``, ``early_retirement``
-    and ``stock`` (..., T), and with ``by_cohort`` ``stock_by_cohort`` and
-    ``outflow_by_cohort`` (..., T, T).
-    """
-    batch = np.broadcast_shapes(sf.shape[:-2], stock.shape[:-1], known.shape[:-1])
-    n_years, n_known = stock.shape[-1], known.shape[-1]
-    out = {name: np.zeros(batch + (n_years,)) for name in ("inflow", "outflow", "early_retirement", "stock")}
-    if by_cohort:
-        out["stock_by_cohort"] = np.zeros(batch + (n_years, n_years))
-        out["outflow_by_cohort"] = np.zeros(batch + (n_years, n_years))
-    cohorts = np.zeros(batch + (n_years,))  # stock of each cohort at the end of the previous year
-    for t in range(n_years):
-        previous = sf[..., t - 1, :t] if t else sf[..., :0, :0].reshape(sf.shape[:-2] + (0,))
-        ratio = np.divide(sf[..., t, :t], previous, out=np.zeros(np.broadcast_shapes(previous.shape)), where=previous > 0)
-        surviving = cohorts[..., :t] * ratio
-        remaining = surviving.sum(axis=-1)
-        diagonal = np.broadcast_to(sf[..., t, t], batch)
-        if t < n_known:
-            inflow, factor, early = np.broadcast_to(known[..., t], batch), 1.0, 0.0
-        else:
-            need = np.broadcast_to(stock[..., t], batch) - remaining
-            falls = (need < 0) & retire
-            if np.any((diagonal == 0) & (need != 0) & ~falls):
-                raise ValueError(f"lifetime: no item survives its inflow year, so no stock can be built (year index {t})")
-            inflow = np.divide(need, diagonal, out=np.zeros(batch), where=(diagonal > 0) & ~falls)
-            factor = np.where(falls, np.divide(stock[..., t], remaining, out=np.zeros(batch), where=falls), 1.0)
-            early = np.where(falls, -need, 0.0)
-        kept = surviving * np.expand_dims(factor, -1)
-        new_in_stock = inflow * diagonal
-        out["inflow"][..., t] = inflow
-        out["early_retirement"][..., t] = early
-        out["outflow"][..., t] = cohorts[..., :t].sum(axis=-1) - kept.sum(axis=-1) + inflow - new_in_stock
-        out["stock"][..., t] = kept.sum(axis=-1) + new_in_stock
-        if by_cohort:
-            out["outflow_by_cohort"][..., t, :t] = cohorts[..., :t] - kept
-            out["outflow_by_cohort"][..., t, t] = inflow - new_in_stock
-        cohorts[..., :t] = kept
-        cohorts[..., t] = new_in_stock
-        if by_cohort:
-            out["stock_by_cohort"][..., t, :] = cohorts
-    return out
+def _batch_layout(named: dict[str, _Labels]) -> tuple[list[str], dict[str, int], _Labels]:
+    """Batch dims (all but ``year``/``cohort``, in order of first appearance), their sizes,
+    and the result's coordinates; labels must agree exactly where two inputs share a dim."""
+    sizes: dict[str, int] = {}
+    variables: dict[str, xr.Variable] = {}
+    indexes: dict[str, xr.Index] = {}
+    for labels in named.values():
+        for d in labels.dims:
+            problem = None
+            if d in sizes and sizes[d] != labels.sizes[d]:
+                problem = f"dim {d!r} has {sizes[d]} labels in one and {labels.sizes[d]} in another"
+            elif d in labels.indexes and d in indexes and not indexes[d].equals(labels.indexes[d]):
+                problem = (
+                    f"labels of dim {d!r} differ: {list(indexes[d].to_pandas_index())} vs "
+                    f"{list(labels.indexes[d].to_pandas_index())}"
+                )
+            if problem:
+                raise ValueError(f"{' and '.join(named)} do not broadcast: {problem}")
+            sizes.setdefault(d, labels.sizes[d])
+        for k, v in labels.variables.items():
+            if k not in variables:
+                variables[k] = v
+                if k in labels.indexes:
+                    indexes[k] = labels.indexes[k]
+    return list(sizes), sizes, _Labels(tuple(sizes), sizes, variables, indexes)
 
 
-def _as_batched(da: xr.DataArray, batch_dims: list[str], tail: tuple[str, ...]) -> np.ndarray:
-    """``da``'s values with axes ``batch_dims`` (size 1 where ``da`` lacks one) + ``tail``."""
+def _year_first(da: xr.DataArray, batch_dims: list[str], sizes: dict[str, int]) -> np.ndarray:
+    """``da``'s values as (T, *batch) with size 1 where ``da`` lacks a batch dim."""
     own = [d for d in batch_dims if d in da.dims]
-    values = da.transpose(*own, *tail).values
-    shape = [da.sizes[d] if d in da.dims else 1 for d in batch_dims] + [da.sizes[d] for d in tail]
-    return values.reshape(shape)
+    values = (da if da.dims == ("year", *own) else da.transpose("year", *own)).values
+    return values.reshape((da.sizes["year"],) + tuple(sizes[d] if d in da.dims else 1 for d in batch_dims))
 
 
-def _matvec(matrix: xr.DataArray, vector: xr.DataArray) -> xr.DataArray:
-    """``sum over cohort of matrix[..., year, cohort] * vector[cohort, ...]``."""
-    if set(matrix.dims) == {"year", "cohort"}:
-        v = vector.transpose("cohort", ...)
-        out = matrix.transpose("year", "cohort").values @ v.values.reshape(v.sizes["cohort"], -1)
-        coords = {k: c for k, c in v.coords.items() if "cohort" not in c.dims}
-        coords["year"] = matrix["year"]
-        return xr.DataArray(
-            out.reshape((matrix.sizes["year"],) + v.shape[1:]),
-            dims=("year",) + v.dims[1:],
-            coords=coords,
-        )
-    return xr.dot(matrix, vector, dim="cohort").transpose("year", ...)
+def _sf_for(sf: np.ndarray, labels: _Labels, batch_dims: list[str]) -> np.ndarray:
+    """A (*own dims, T, T) matrix as (*batch, T, T): its axes in the order of
+    ``batch_dims``, size 1 along the dims it lacks; (T, T) stays as it is (shared)."""
+    if sf.ndim == 2:
+        return sf
+    own = [d for d in labels.dims]
+    order = [own.index(d) for d in batch_dims if d in own]
+    sf = sf.transpose(*order, sf.ndim - 2, sf.ndim - 1)
+    return sf.reshape(tuple(labels.sizes.get(d, 1) for d in batch_dims) + sf.shape[-2:])
+
+
+# Unit-less results with at least this many values per variable (8 MiB) get their
+# stock_change, balance and cumulative_outflow computed when one of them is first read
+# (all three in one pass); the balance is checked during the call all the same, into
+# ``attrs``. Writing three more arrays of this size is most of a call's memory traffic,
+# and much use of a large result (Monte-Carlo, the floor of the benchmark) never reads
+# them. Quantified results stay eager: a pint quantity cannot wrap a lazy array.
+_LAZY_ELEMENTS = 2**20
+
+
+def _derive_lazily(unit, n_years: int, sizes: dict[str, int]) -> bool:
+    return unit is None and n_years * int(np.prod(list(sizes.values()), dtype=np.int64)) >= _LAZY_ELEMENTS
+
+
+class _Derivation:
+    """The derived arrays of one result (:data:`mfa.stock_core.DERIVED`), computed
+    together on the first read of any of them; thread-safe (dask may read in parallel)."""
+
+    def __init__(self, result: dict):
+        self._result, self._arrays, self._lock = result, None, threading.Lock()
+
+    def __getstate__(self):  # a lock does not pickle (results travel to and from dask workers)
+        return self._result, self._arrays
+
+    def __setstate__(self, state):
+        (self._result, self._arrays), self._lock = state, threading.Lock()
+
+    def get(self, name: str) -> np.ndarray:
+        with self._lock:
+            if self._arrays is None:
+                self._arrays = core.derive(self._result)
+                log.debug("derived %s on first read", ", ".join(core.DERIVED))
+        return self._arrays[name]
+
+
+class _DerivedArray(BackendArray):
+    """One derived array, as xarray's lazy arrays from files: indexed on read."""
+
+    def __init__(self, derivation: _Derivation, name: str, shape: tuple[int, ...]):
+        self.derivation, self.name, self.shape, self.dtype = derivation, name, shape, np.dtype(float)
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._get)
+
+    def _get(self, key):
+        return self.derivation.get(self.name)[key]
+
+
+def _dataset(out: dict, years: np.ndarray, batch_dims: list[str], labels: _Labels, flow_unit, stock_unit) -> xr.Dataset:
+    """The result arrays as a Dataset with dims (year, [cohort,] *batch), units attached
+    by wrapping each array once (no per-variable pint round trip), the inputs' coordinates
+    and indexes reused (building indexes anew is most of xarray's cost on small arrays).
+    Derived arrays missing from ``out`` become lazy variables (see ``_LAZY_ELEMENTS``)."""
+    stock_vars = {"stock", "stock_by_cohort", "cumulative_outflow"}  # the rest are flows
+    derivation = _Derivation(out)
+    arrays = {**out, **{name: None for name in core.DERIVED if name not in out}}
+    variables = {}
+    for name, values in arrays.items():
+        dims = ("year", "cohort", *batch_dims) if name.endswith("_by_cohort") else ("year", *batch_dims)
+        if values is None:
+            values = indexing.LazilyIndexedArray(_DerivedArray(derivation, name, out["stock"].shape))
+        unit = stock_unit if name in stock_vars else flow_unit
+        variables[name] = xr.Variable(dims, values if unit is None else ureg.Quantity(values, unit))
+    coords = xr.Coordinates(labels.variables, indexes=labels.indexes)
+    missing = {"year": years} if "year" not in labels.indexes else {}
+    if any(name.endswith("_by_cohort") for name in out):
+        missing["cohort"] = years
+    if missing:
+        coords = coords.merge(xr.Coordinates(missing)).coords
+    ds = xr.Dataset(variables, coords=coords)
+    ds.attrs.update(out.errors)
+    return ds
 
 
 # --- public models ---------------------------------------------------------------------
@@ -273,26 +309,24 @@ def inflow_driven(
     """Stock and outflow from inflow and lifetime.
 
     ``inflow``: dims ``year`` + any; per year (e.g. ``vehicle/yr``), >= 0.
-    Returns the dataset described in the module docstring; the stock is in the inflow's
-    unit times a year.
+    ``lifetime``: any :class:`mfa.lifetimes.Lifetime`, its parameters varying by
+    ``cohort`` and any other dims (which must match the inflow's labels where shared).
+    Returns the dataset described in the module docstring: ``inflow``, ``stock``,
+    ``outflow``, ``stock_change``, ``balance``, ``cumulative_outflow`` (and the by-cohort
+    arrays); the stock and ``cumulative_outflow`` are in the inflow's unit times a year.
     """
-    inflow, unit = _check_series(inflow, "inflow")
+    inflow, unit, years = _check_series(inflow, "inflow")
     stock_unit = _stock_unit_of_flow(unit, "inflow")
     disc = Discretisation(inflow_at, n_pts_per_interval)
-    sf = survival_matrix(lifetime, inflow["year"].values, disc)
-    _broadcast_check(sf, inflow, names=("lifetime", "inflow"))
-    cohort_inflow = inflow.rename(year="cohort")
-    ds = xr.Dataset(
-        {
-            "inflow": inflow,
-            "stock": _matvec(sf, cohort_inflow),
-            "outflow": _matvec(outflow_matrix(sf), cohort_inflow),
-        }
+    sf, lifetime_labels = _survival(lifetime, years, disc)
+    batch_dims, sizes, labels = _batch_layout({"lifetime": lifetime_labels, "inflow": _Labels.of(inflow)})
+    out = core.inflow_driven(
+        _year_first(inflow, batch_dims, sizes),
+        _sf_for(sf, lifetime_labels, batch_dims),
+        by_cohort=by_cohort,
+        derived=not _derive_lazily(unit, years.size, sizes),
     )
-    if by_cohort:
-        ds["stock_by_cohort"] = sf * cohort_inflow
-        ds["outflow_by_cohort"] = outflow_matrix(sf) * cohort_inflow
-    return _finish(ds, flow_unit=unit, stock_unit=stock_unit)
+    return _dataset(out, years, batch_dims, labels, unit, stock_unit)
 
 
 def inflow_from_stock_by_cohort(
@@ -314,8 +348,7 @@ def inflow_from_stock_by_cohort(
     if "cohort" not in values.dims:
         raise ValueError(f"initial_stock_by_cohort: expected a 'cohort' dim, got {values.dims}")
     as_series = values.rename(cohort="year")
-    as_series, _ = _check_series(as_series, "initial_stock_by_cohort")
-    years = as_series["year"].values
+    as_series, _, years = _check_series(as_series, "initial_stock_by_cohort")
     sf = survival_matrix(lifetime, years, Discretisation(inflow_at, n_pts_per_interval))
     surviving = sf.isel(year=-1, drop=True).rename(cohort="year")
     if bool(((surviving == 0) & (as_series > 0)).any()):
@@ -351,13 +384,15 @@ def stock_driven(
     ``"retire"`` (default) keeps inflow at zero and lets the surplus leave every cohort by
     the same fraction (reported as ``early_retirement``, part of ``outflow``); the
     prescribed stock is still met. ``"allow"`` keeps the negative inflow.
+
+    Returns the variables of :func:`inflow_driven` plus ``early_retirement``; flows in the
+    stock's unit per year, ``cumulative_outflow`` in the stock's unit.
     """
     if negative_inflow not in ("retire", "allow"):
         raise ValueError(f"negative_inflow: expected 'retire' or 'allow', got {negative_inflow!r}")
-    stock, unit = _check_series(stock, "stock")
+    stock, unit, years = _check_series(stock, "stock")
     disc = Discretisation(inflow_at, n_pts_per_interval)
-    years = stock["year"].values
-    known = xr.DataArray(np.zeros(0), dims="year", coords={"year": years[:0]})
+    inputs = {"stock": stock}
     if initial_stock_by_cohort is not None:
         if is_quantified(initial_stock_by_cohort) != (unit is not None):
             raise ValueError("initial_stock_by_cohort and stock: mixed quantified and plain numbers")
@@ -373,112 +408,79 @@ def stock_driven(
                 "stock: expected years from the year after the last historic cohort "
                 f"({known['year'].values[-1] + 1}), got {stock['year'].values[0]} onwards"
             )
-        stock = stock.reindex(year=years, fill_value=0.0)
-    sf = survival_matrix(lifetime, years, disc)
-    _broadcast_check(sf, stock, known, names=("lifetime", "stock", "initial_stock_by_cohort"))
-    solved = _solve(sf, stock, known, retire=negative_inflow == "retire", by_cohort=by_cohort)
-    n_known = known.sizes["year"]
-    if n_known:  # the historic years' stock follows from their cohorts; the rest is as prescribed
-        solved["stock"] = xr.concat([solved["stock"].isel(year=slice(None, n_known)), stock.isel(year=slice(n_known, None))], "year")
-    else:
-        solved["stock"] = stock
-    return _finish(xr.Dataset(solved), flow_unit=_flow_unit_of_stock(unit), stock_unit=unit)
+        inputs = {"stock": stock.reindex(year=years, fill_value=0.0), "initial_stock_by_cohort": known}
+    sf, lifetime_labels = _survival(lifetime, years, disc)
+    batch_dims, sizes, labels = _batch_layout(
+        {"lifetime": lifetime_labels, **{name: _Labels.of(da) for name, da in inputs.items()}}
+    )
+    history = inputs.get("initial_stock_by_cohort")
+    out = core.stock_driven(
+        _year_first(inputs["stock"], batch_dims, sizes),
+        _sf_for(sf, lifetime_labels, batch_dims),
+        None if history is None else _year_first(history, batch_dims, sizes),
+        retire=negative_inflow == "retire",
+        by_cohort=by_cohort,
+        derived=not _derive_lazily(unit, years.size, sizes),
+    )
+    return _dataset(out, years, batch_dims, labels, _flow_unit_of_stock(unit), unit)
 
 
-def _solve(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool, by_cohort: bool) -> dict:
-    """Inflow, outflow, early retirement and stock (and cohort arrays) as DataArrays.
+def product_component(
+    product_inflow: xr.DataArray,
+    product_lifetime: Lifetime,
+    component_lifetime: Lifetime,
+    *,
+    replace_while=None,
+    renewal: bool = False,
+    inflow_at: InflowAt = "end",
+    n_pts_per_interval: int = 1,
+) -> xr.Dataset:
+    """A component inside a product, each product holding one (a battery pack in a car).
 
-    When the lifetime has no extra dims, one LAPACK triangular solve serves every series
-    (:func:`_solve_shared`); otherwise :func:`_cohort_recursion` runs for all series.
+    ``product_inflow``: dims ``year`` + any, per year: products sold, or the amount of
+    component they carry (e.g. ``kWh/yr`` of battery capacity: the maths is linear).
+    ``product_lifetime``, ``component_lifetime``: the lifetimes of the product and of a
+    component, the latter by the year the component was installed (``cohort``).
+    ``replace_while``: the largest product age, in years (a number, a pint time, or a
+    DataArray by any dim, e.g. ``scenario``), at which a failed component is still
+    replaced; ``None`` replaces at any age. A component that fails in an older product
+    stays in it until the product is retired. ``renewal=False`` (default) replaces the
+    original component at most once and takes the replacement to outlive the product;
+    ``renewal=True`` replaces every failure, each replacement failing by the component
+    lifetime of its installation year (a renewal process).
+
+    Returns a Dataset, every variable with dims ``year`` + the inputs' others, flows in
+    the inflow's unit and stocks in it times a year:
+
+    - ``inflow_new`` (in new products), ``inflow_replacement``, ``inflow`` (their sum);
+    - ``stock``: components in use, one in each product in use;
+    - ``outflow_with_product`` (in retired products), ``outflow_failed`` (the failed
+      components taken out when replaced; as many as ``inflow_replacement``),
+      ``outflow`` (their sum);
+    - ``stock_change``, ``balance``, ``cumulative_outflow`` as in :func:`inflow_driven`.
     """
-    batch_dims = list(dict.fromkeys([*sf.dims[:-2], *[d for d in stock.dims if d != "year"], *[d for d in known.dims if d != "year"]]))
-    coords = {"year": stock["year"], "cohort": xr.DataArray(stock["year"].values, dims="cohort")}
-    for source in (sf, stock, known):
-        coords.update(
-            {k: c for k, c in source.coords.items() if k not in ("year", "cohort") and set(c.dims) <= set(batch_dims)}
-        )
-    if sf.ndim == 2:
-        out, batch_dims = _solve_shared(sf, stock, known, retire, by_cohort)
-        layout = lambda extra: ("year", *extra, *batch_dims)  # noqa: E731
-    else:
-        stock_np = _as_batched(stock, batch_dims, ("year",))
-        known_np = _as_batched(known, batch_dims, ("year",))
-        sf_np = _as_batched(sf, batch_dims, ("year", "cohort"))
-        out = _cohort_recursion(sf_np, stock_np, known_np, retire, by_cohort)
-        layout = None
-    result = {}
-    for name, values in out.items():
-        cohort = ("cohort",) if name.endswith("_by_cohort") else ()
-        dims = layout(cohort) if layout else (*batch_dims, "year", *cohort)
-        da = xr.DataArray(values, dims=dims, coords={k: v for k, v in coords.items() if set(v.dims) <= set(dims)})
-        result[name] = da.transpose("year", ...)
-    return result
-
-
-def _solve_shared(sf: xr.DataArray, stock: xr.DataArray, known: xr.DataArray, retire: bool, by_cohort: bool):
-    """The shared-lifetime case, year-first: all series are the columns of one matrix.
-
-    One LAPACK triangular solve gives every inflow and one matrix product every outflow;
-    :func:`_cohort_recursion` redoes only the columns that need the retirement correction
-    (or that a zero survival in the inflow year leaves singular). Arrays come back with
-    axes (year, [cohort,] batch...), and the batch dims in their order.
-    """
-    if set(known.dims) - set(stock.dims):
-        stock = stock.broadcast_like(known.isel(year=0, drop=True))
-    batch_dims = [d for d in stock.dims if d != "year"]
-    shape = tuple(stock.sizes[d] for d in batch_dims)
-    n_years, n_known = stock.sizes["year"], known.sizes["year"]
-    target = stock.transpose("year", *batch_dims).values.reshape(n_years, -1)  # a view when year comes first
-    matrix, leaving = sf.transpose("year", "cohort").values, outflow_matrix(sf).transpose("year", "cohort").values
-    singular = bool(np.any(np.diag(matrix)[n_known:] == 0))
-    if n_known == 0 and not singular:  # the common case: LAPACK's result is the inflow, no copy
-        inflow = solve_triangular(matrix, target, lower=True, check_finite=False)
-    else:
-        inflow = np.zeros_like(target)
-        if n_known:
-            history = known.broadcast_like(stock.isel(year=0, drop=True)).transpose("year", *batch_dims)
-            inflow[:n_known] = history.values.reshape(n_known, -1)
-        if n_years > n_known and not singular:
-            rhs = target[n_known:] - matrix[n_known:, :n_known] @ inflow[:n_known]
-            inflow[n_known:] = solve_triangular(matrix[n_known:, n_known:], rhs, lower=True, check_finite=False)
-    out = {
-        "inflow": inflow,
-        "outflow": leaving @ inflow,
-        "early_retirement": np.zeros(inflow.shape),  # calloc: costs nothing until written (zeros_like fills)
-        "stock": np.concatenate([matrix[:n_known] @ inflow, target[n_known:]]) if n_known else target,
-    }
-    if by_cohort:
-        out["stock_by_cohort"] = matrix[:, :, None] * inflow[None, :, :]
-        out["outflow_by_cohort"] = leaving[:, :, None] * inflow[None, :, :]
-    falls = retire and n_years > n_known and inflow[n_known:].min() < 0  # one pass; columns only if needed
-    redo = np.ones(inflow.shape[1], bool) if singular else (inflow[n_known:] < 0).any(axis=0) if falls else None
-    if redo is not None and redo.any():
-        again = _cohort_recursion(matrix, target[:, redo].T, inflow[:n_known, redo].T, retire, by_cohort)
-        for name, values in again.items():
-            if name != "stock":  # the prescribed stock stands
-                out[name][..., redo] = np.moveaxis(values, 0, -1)
-    return {name: values.reshape(values.shape[:-1] + shape) for name, values in out.items()}, batch_dims
-
-
-def _finish(ds: xr.Dataset, flow_unit, stock_unit) -> xr.Dataset:
-    """Stock change, balance and its largest errors; then units back on."""
-    ds["stock_change"] = change = balance.stock_change(ds["stock"])
-    if ds["inflow"].dims == ds["outflow"].dims == change.dims:  # the usual case: plain arrays, in place
-        net = ds["inflow"].values - ds["outflow"].values
-        net -= change.values
-        ds["balance"] = change.copy(data=net)
-    else:
-        ds["balance"] = ds["inflow"] - ds["outflow"] - change
-    # Relative to the largest stock (the flows' scale too unless lifetimes are very short).
-    reference = ds["stock"] if float(ds["stock"].max()) > 0 else ds[["inflow", "outflow"]]
-    ds.attrs.update(balance.max_errors(ds["balance"], reference))
-    ds = ds.transpose("year", ...)
-    if flow_unit is None:
-        return ds
-    stock_vars = {"stock", "stock_change", "stock_by_cohort"}
-    for name in ds.data_vars:
-        unit = stock_unit if name in stock_vars else flow_unit
-        if name == "stock_change":
-            unit = flow_unit  # a change per year, as the other flows
-        ds[name] = ds[name].pint.quantify(unit, unit_registry=ureg)
-    return ds
+    inflow, unit, years = _check_series(product_inflow, "product_inflow")
+    stock_unit = _stock_unit_of_flow(unit, "product_inflow")
+    disc = Discretisation(inflow_at, n_pts_per_interval)
+    sf_product, product_labels = _survival(product_lifetime, years, disc)
+    sf_component, component_labels = _survival(component_lifetime, years, disc)
+    named = {"product_lifetime": product_labels, "component_lifetime": component_labels}
+    if replace_while is not None:
+        limit = _as_param(replace_while, "replace_while")
+        named["replace_while"] = _Labels.of(limit)
+    named["product_inflow"] = _Labels.of(inflow)
+    batch_dims, sizes, labels = _batch_layout(named)
+    age = years[:, None] - years[None, :]
+    replace = age >= 0
+    if replace_while is not None:
+        grid = _on_grid(limit, years, tuple(d for d in batch_dims), "replace_while", "replace_while")
+        replace = replace & (age <= grid)
+    out = core.product_component(
+        _year_first(inflow, batch_dims, sizes),
+        _sf_for(sf_product, product_labels, batch_dims),
+        _sf_for(sf_component, component_labels, batch_dims),
+        replace,
+        renewal=renewal,
+        derived=not _derive_lazily(unit, years.size, sizes),
+    )
+    return _dataset(out, years, batch_dims, labels, unit, stock_unit)

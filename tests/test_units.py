@@ -157,7 +157,7 @@ def test_model_results_write_parseable_units(flow_unit, stock_unit):
         for name, var in out.data_vars.items():
             assert not is_quantified(var), name
             cf_units.Unit(var.attrs["units"])
-            expected = stock_unit if name in ("stock", "stock_by_cohort") else udunits(flow_unit)
+            expected = stock_unit if name in ("stock", "stock_by_cohort", "cumulative_outflow") else udunits(flow_unit)
             assert var.attrs["units"] == expected, name
         assert out.attrs == result.attrs
 

@@ -25,3 +25,6 @@ def atomic_path(path: Path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+from .library import to_netcdf  # noqa: E402  (after atomic_path, which it uses)
