@@ -311,37 +311,37 @@ def test_product_component_dims_in_any_order_match_slice_by_slice():
             np.testing.assert_allclose(ds[name].sel(scenario=s, chemistry=c).values, one[name].values, rtol=1e-13)
 
 
-def test_product_component_reproduces_the_ev_battery_model():
-    """The default case's battery flows from mfa.batteries.run, to 1e-9."""
-    from mfa import batteries, config, fleet, parameters
+def test_product_component_one_replacement_by_hand():
+    """One replacement while the product is young enough, written as a plain loop over
+    cohorts and years (ODYM's discretisation: survival at integer ages): a component of
+    cohort c is replaced in year t when its product survives to t, the component fails
+    in t, and the product is at most the limit old; replacements are assumed to outlive
+    the product. Compared with product_component to 1e-12."""
+    from scipy import stats
 
-    scenarios = config.load_scenarios("hainan-study")
-    p = parameters.build(scenarios)
-    vehicles = fleet.run(p, next(iter(scenarios.values())).years.history_end)
-    reference = batteries.run(p, vehicles)
-    capacity_sold = (
-        (vehicles["vehicle_sales"].rename(year="cohort") * p["battery_capacity"]).sum("powertrain") * p["chemistry_share"]
-    ).pint.to("kWh/yr").rename(cohort="year")
-    ds = stock.product_component(
-        capacity_sold, fleet.vehicle_lifetime(p), batteries.battery_lifetime(p),
-        replace_while=p["replacement_max_vehicle_age"],
-    )
-    pairs = {
-        "battery_new": "inflow_new",
-        "battery_replacement": "inflow_replacement",
-        "battery_capacity_demand": "inflow",
-        "battery_capacity_in_use": "stock",
-        "battery_retired_with_vehicle": "outflow_with_product",
-        "battery_retired_failed": "outflow_failed",
-    }
-    for theirs, ours in pairs.items():
-        expected = reference[theirs].pint.to("kWh/yr" if theirs != "battery_capacity_in_use" else "kWh")
-        got = ds[ours].pint.to(expected.data.units).transpose(*expected.dims)
-        scale = float(np.abs(expected.data.magnitude).max())
-        np.testing.assert_allclose(got.data.magnitude, expected.data.magnitude, rtol=1e-9, atol=1e-9 * scale, err_msg=theirs)
-
-
-# --- the numpy core ---------------------------------------------------------------------------
+    years = np.arange(2015, 2041)
+    inflow = xr.DataArray(np.linspace(100.0, 400.0, years.size), dims="year", coords={"year": years})
+    car, pack, limit = lifetimes.Weibull(3.5, 14.0), lifetimes.Weibull(3.5, 9.0), 8.0
+    ds = stock.product_component(inflow, car, pack, replace_while=limit)
+    car_sf = lambda age: stats.weibull_min.sf(age, 3.5, scale=14.0)  # noqa: E731
+    pack_sf = lambda age: stats.weibull_min.sf(age, 3.5, scale=9.0)  # noqa: E731
+    n = years.size
+    replaced, in_use, with_product, failed = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    for c in range(n):
+        for t in range(c, n):
+            age = t - c
+            pack_failing = (1 - pack_sf(0)) if age == 0 else pack_sf(age - 1) - pack_sf(age)
+            car_leaving = (1 - car_sf(0)) if age == 0 else car_sf(age - 1) - car_sf(age)
+            replaced[t] += inflow.values[c] * car_sf(age) * pack_failing * (age <= limit)
+            # in cars: every car alive holds one pack (original or replacement)
+            in_use[t] += inflow.values[c] * car_sf(age)
+            with_product[t] += inflow.values[c] * car_leaving
+    failed[:] = replaced
+    np.testing.assert_allclose(ds["inflow_replacement"].values, replaced, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(ds["stock"].values, in_use, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(ds["outflow_with_product"].values, with_product, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(ds["outflow_failed"].values, failed, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(ds["inflow"].values, inflow.values + replaced, rtol=1e-12)
 
 
 def test_core_on_plain_arrays_matches_the_xarray_layer():
