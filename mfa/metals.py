@@ -9,6 +9,7 @@ system definition gives a material twin (``content_of``) becomes a material vari
 
 from __future__ import annotations
 
+import numpy as np
 import xarray as xr
 
 from .units import is_rate, plain, ureg
@@ -32,10 +33,33 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     chemistry; and the intensity itself (in the results, so that readers can split any
     battery flow by chemistry)."""
     intensity = p["metal_intensity"]
-    out = xr.Dataset({metal: content(results[capacity], intensity) for metal, capacity in system.content_pairs().items()})
+    pairs = system.content_pairs()
+    # every twin in one contraction: the capacity variables share their dims, so stack
+    # them (numpy, in kWh or kWh/yr, whose magnitudes times t/kWh are t or t/yr) and
+    # contract chemistry once, instead of one pint-xarray product per variable
+    first = results[next(iter(pairs.values()))]
+    dims = [d for d in first.dims if d != "chemistry"]
+    stacked = np.stack([plain(results[c], "kWh/yr" if is_rate(results[c].data.units) else "kWh").transpose(*dims, "chemistry").values
+                        for c in pairs.values()])
+    per_kwh = plain(intensity, "t/kWh")
+    by_scenario = per_kwh.transpose("scenario", "chemistry", "element").values
+    axis = dims.index("scenario")
+    metal = np.einsum(_subscripts(len(dims), axis), stacked, by_scenario)
+    coords = {d: first[d] for d in dims} | {"element": per_kwh["element"]}
+    out = xr.Dataset({
+        name: xr.DataArray(metal[k], dims=[*dims, "element"], coords=coords).pint.quantify(
+            "t/yr" if is_rate(results[c].data.units) else "t", unit_registry=ureg)
+        for k, (name, c) in enumerate(pairs.items())
+    })
     out["metal_demand_by_chemistry"] = content(results["battery_capacity_demand"], intensity, keep_chemistry=True)
     out["metal_intensity"] = intensity
     return out
+
+
+def _subscripts(n_dims: int, scenario_axis: int) -> str:
+    """einsum of (variable, *dims, chemistry) with (scenario, chemistry, element)."""
+    letters = "abcdefghij"[:n_dims]
+    return f"v{letters}z,{letters[scenario_axis]}zy->v{letters}y"
 
 
 def recycle(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:

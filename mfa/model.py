@@ -12,6 +12,7 @@ import xarray as xr
 
 from . import config, definition, invariants, parameters
 from .errors import InputError
+from .units import ureg
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,10 @@ def _conform(out: xr.Dataset, step: str, system: definition.System) -> xr.Datase
         raise ValueError(f"step {step!r} of the system definition: missing {missing}, undeclared {extra}")
     conformed = {}
     for name in declared:
-        da = out[name].pint.to(system.unit(name))
+        da = out[name]
+        unit = system.unit(name)
+        if da.data.units != ureg.Unit(unit):  # converting costs a pint-xarray round trip: only when needed
+            da = da.pint.to(unit)
         wanted = set(system.dims_of(name))
         if set(da.dims) - {"sample"} != wanted:
             raise ValueError(f"step {step!r}: {name} has dims {da.dims}, the definition says {sorted(wanted)}")
