@@ -60,14 +60,14 @@ def _weibull_scale(spec: config.WeibullSpec, cohorts, chemistries=None) -> xr.Da
     return _series(spec.scale, "yr", cohorts).rename(year="cohort")
 
 
-def _table_file(scenario_file: Path, field: str, name: str) -> Path:
+def _table_file(cfg: config.Scenario, field: str, name: str) -> Path:
     path = config.resolve(name)
     if not path.exists():
-        raise InputError(scenario_file, field, f"an existing input file, {name!r} does not exist")
+        raise cfg.error(field, f"an existing input file, {name!r} does not exist")
     return path
 
 
-def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndarray):
+def _regional_history(cfg: config.Scenario, history_years: np.ndarray):
     """Passenger registrations, official stock, population and cars per 1000 by ``region``:
     the province table's regions, replaced by those with data of their own."""
     from . import regions
@@ -82,7 +82,7 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
         codes = table["region"].values
         cpk.append(xr.DataArray(np.full(len(codes), cfg.province_table.cars_per_1000_observed), dims="region", coords={"region": codes}))
     for code, region in cfg.regions.items():
-        reg, off, pop = regions.own_history(code, region, source, history_years, cfg.fleet.passenger_share)
+        reg, off, pop = regions.own_history(code, region, cfg.error, history_years, cfg.fleet.passenger_share)
         registrations.append(reg)
         population.append(pop)
         cpk.append(xr.DataArray([region.cars_per_1000_observed], dims="region", coords={"region": [code]}))
@@ -97,7 +97,7 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
     if only is not None:
         known = {int(r) for part in registrations for r in part["region"].values}
         if unknown := sorted(set(only) - known):
-            raise InputError(source, "case.only_regions", f"codes of the case's regions; unknown {unknown}")
+            raise cfg.error("case.only_regions", f"codes of the case's regions; unknown {unknown}")
 
     cars_per_1000 = join(cpk).pint.quantify("1", unit_registry=ureg)
     return (
@@ -108,7 +108,7 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
     )
 
 
-def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
+def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     """All parameters of one scenario (no ``scenario`` dim)."""
     y = cfg.years
     years = np.arange(y.start, y.end + 1)
@@ -116,7 +116,7 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p = xr.Dataset(coords={"year": years, "powertrain": POWERTRAINS})
 
     # fleet
-    registrations, official, population, cars_per_1000 = _regional_history(cfg, source, years[years <= y.history_end])
+    registrations, official, population, cars_per_1000 = _regional_history(cfg, years[years <= y.history_end])
     p["passenger_registrations"] = registrations.reindex(year=years, fill_value=0.0)
     if official is not None:
         p["official_nev_stock"] = official
@@ -133,17 +133,17 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["vehicle_lifetime_scale"] = _weibull_scale(fleet.lifetime, years)
 
     # batteries
-    capacity = read_table(_table_file(source, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
-    capacity = interpolate_years(capacity, years) * _series(bat.capacity_scale, "1", years)
+    capacity_table = read_table(_table_file(cfg, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
+    capacity = interpolate_years(capacity_table, years) * _series(bat.capacity_scale, "1", years)
     p["battery_capacity"] = capacity.sel(powertrain=POWERTRAINS).rename(year="cohort")
-    chemistry_file = _table_file(source, "batteries.chemistry_file", bat.chemistry_file)
+    chemistry_file = _table_file(cfg, "batteries.chemistry_file", bat.chemistry_file)
     shares = read_table(chemistry_file, ("path", "year", "chemistry"), "1", {"path": bat.chemistry_path}).fillna(0.0)
     totals = shares.sum("chemistry").pint.dequantify()
     if not np.allclose(totals, 1.0, atol=1e-6):
         bad = int(totals["year"][np.argmax(np.abs(totals.values - 1))])
         raise InputError(chemistry_file, "value", f"chemistry shares of path {bat.chemistry_path!r} summing to 1; year {bad} sums to {float(totals.sel(year=bad)):.4f}")
     p["chemistry_share"] = interpolate_years(shares, years).rename(year="cohort")
-    intensity = read_table(_table_file(source, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
+    intensity = read_table(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
     chemistries = list(shares["chemistry"].values)
     missing_chem = sorted(set(chemistries) - set(intensity["chemistry"].values))
     if missing_chem:
@@ -157,22 +157,22 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     try:
         p["second_use_share"] = _by_name(eol.second_use_share, chemistries, "1", "chemistry")
     except ValueError as err:
-        raise InputError(source, "end_of_life.second_use_share", str(err)) from err
+        raise cfg.error("end_of_life.second_use_share", str(err)) from err
     p["second_use_mean"] = ureg.Quantity(eol.second_use_lifetime.mean, "yr")
     p["second_use_sd"] = ureg.Quantity(eol.second_use_lifetime.sd, "yr")
     p["second_use_collection_rate"] = ureg.Quantity(eol.second_use_collection_rate, "1")
     p["collection_rate"] = _series(eol.collection_rate, "1", years)
-    efficiency_file = _table_file(source, "end_of_life.efficiency_file", eol.efficiency_file)
+    efficiency_file = _table_file(cfg, "end_of_life.efficiency_file", eol.efficiency_file)
     efficiency = read_table(efficiency_file, ("process", "element"), "1")
     unknown = sorted(set(eol.recycling_process.values()) - set(efficiency["process"].values))
     if unknown:
-        raise InputError(source, "end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
+        raise cfg.error("end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
     starts = sorted(eol.recycling_process)
     in_use = [eol.recycling_process[max([s for s in starts if s <= yr], default=starts[0])] for yr in years]
     p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process")
 
     # carbon
-    carbon_file = _table_file(source, "carbon.file", carbon.file)
+    carbon_file = _table_file(cfg, "carbon.file", carbon.file)
 
     p["petrol_emission_factor"] = _carbon_scalar(carbon_file, "petrol_emission_factor", "kg/L")
     p["ice_consumption"] = _carbon_path(carbon_file, "ice_fuel_consumption", "L/km", years) * carbon.ice_consumption_scale
@@ -188,11 +188,12 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["phev_fuel_consumption"] = _carbon_scalar(carbon_file, "phev_charge_sustaining_consumption", "L/km")
     mileage = _carbon_path(carbon_file, "annual_mileage", "km/yr", years)
     p["annual_mileage"] = mileage if carbon.annual_mileage is None else _series(carbon.annual_mileage, "km/yr", years)
-    grid_file = _table_file(source, "carbon.grid_file", carbon.grid_file)
+    grid_file = _table_file(cfg, "carbon.grid_file", carbon.grid_file)
     grid = read_table(grid_file, ("path", "year"), "kg/kWh")
     unknown = sorted(set(carbon.grid_paths) - set(grid["path"].values))
     if unknown or not carbon.grid_paths:
-        raise InputError(source, "carbon.grid_paths", f"one or more paths of {carbon.grid_file}; unknown {unknown}")
+        raise cfg.error("carbon.grid_paths", f"one or more paths of {carbon.grid_file}; unknown {unknown}")
+    p.attrs["input_data_end"] = max(int(table["year"].max()) for table in (capacity_table, shares, grid))
     factors = interpolate_years(grid.sel(path=carbon.grid_paths), years)
     p["grid_factor"] = xr.concat([factors.max("path"), factors.min("path")], dim=xr.DataArray(["lower", "upper"], dims="bound"))
     p["primary_emission_factor"] = _carbon_by_element(carbon_file, "kg/kg")
@@ -234,7 +235,12 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     """Parameters of every scenario, stacked along ``scenario``."""
     per = {}
     for name, cfg in scenarios.items():
-        per[name] = scenario_parameters(cfg, cfg.source).pint.dequantify()
+        per[name] = scenario_parameters(cfg).pint.dequantify()
+    # The choice for years past every projection table: run on, each path held flat at its
+    # last value, and say so once (a shorter years.end avoids it).
+    end, data_end = next(iter(scenarios.values())).years.end, min(p.attrs.pop("input_data_end") for p in per.values())
+    if end > data_end:
+        log.warning("years.end %d is past the input data, whose projections end in %d: every path is held flat from its last year (set years.end <= %d to avoid this)", end, data_end, data_end)
     stacked = _stack(per)
     return stacked.pint.quantify(unit_registry=ureg)
 
