@@ -85,7 +85,8 @@ def _failure(err: BaseException, debug: bool) -> tuple[int, str]:
         return 128 + getattr(signal, signal_name), f"stopped by {signal_name}: the output folder is as it was before this run"
     if isinstance(err, OSError) and err.errno in _OS_WORDS:
         where = f"{err.filename}: " if err.filename else ""
-        return 2, f"error: {where}{_OS_WORDS[err.errno]} ({_one_line(err.strerror or err)})"
+        words, detail = _OS_WORDS[err.errno], _one_line(err.strerror or "")
+        return 2, f"error: {where}{words}" + (f" ({detail})" if detail and detail.lower() not in words else "")
     if debug:
         traceback.print_exception(err)
         return 1, f"mfa: internal error ({type(err).__name__}); please report it with the traceback above"

@@ -122,7 +122,7 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
     parent = out.parent
     in_the_way = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if in_the_way is not None:
-        raise NotADirectoryError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)} (a file is in the way)", str(in_the_way))
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(in_the_way))
     parent.mkdir(parents=True, exist_ok=True)
     lock = parent / f".{out.name}.lock"
     with _flock(lock) as fd:
