@@ -253,9 +253,9 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
     p = p.copy()
     for name in draws["parameter"].values:
         spec = next(cfg.uncertainty[name] for cfg in scenarios.values() if name in cfg.uncertainty)
-        source = next(cfg.source for cfg in scenarios.values() if name in cfg.uncertainty)
+        owner = next(cfg for cfg in scenarios.values() if name in cfg.uncertainty)
         if name not in p:
-            raise InputError(source, f"uncertainty.{name}", f"one of the model's parameters: {sorted(p.data_vars)}")
+            raise owner.error(f"uncertainty.{name}", f"one of the model's parameters: {sorted(p.data_vars)}")
         unit = p[name].data.units
         base = p[name].copy(data=p[name].data.magnitude)
         value = draws.sel(parameter=name, drop=True)
@@ -264,7 +264,7 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
         if spec.where:
             unknown = [k for k in spec.where if k not in base.dims]
             if unknown:
-                raise InputError(source, f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
+                raise owner.error(f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
             mask = np.logical_and.reduce([base[k] == v for k, v in spec.where.items()])
             changed = xr.where(mask, changed, base)
             if spec.renormalise:
