@@ -112,14 +112,17 @@ class _Main(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if in_main_thread else None
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = code if isinstance(code, int) else 0
         except (Exception, _Terminated) as err:  # every failure ends here: one line, and the exit code
             code, line = _failure(err, "--debug" in args)
             click.echo(line, err=True)
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
         if not standalone_mode:
             return code
         sys.exit(code)
@@ -127,7 +130,7 @@ class _Main(click.Group):
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pint").setLevel(logging.ERROR)  # cf_xarray's registry redefines a few units on import
     # dask.distributed logs INFO lines of its own (cluster start, worker addresses): only with -v.
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(max(level, logging.INFO if verbose else logging.WARNING)).lower())
