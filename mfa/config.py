@@ -400,6 +400,8 @@ def load_yaml(path: Path) -> dict:
         raise InputError(path, "file", "the file does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(path, "file", f"UTF-8 text ({err.reason} at byte {err.start})") from err
     except yaml.YAMLError as err:
         raise InputError(path, "file", f"valid YAML ({err})".replace("\n", " ")) from err
     if data is None:

@@ -131,6 +131,7 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         _recover(out)
+        remove_stale_scratch()
         staging = parent / f".{out.name}.staging-{os.getpid()}"
         if clone and out.is_dir():
             _link_tree(out, staging)
@@ -146,8 +147,12 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
             _swap(staging, out)
         except InputError as err:
             raise _name_real_folder(err, staging, out) from err
+        except OSError as err:
+            if err.errno and not err.filename:  # e.g. a write() that hit a full disk: say where
+                raise OSError(err.errno, err.strerror, str(out)) from err
+            raise
         except Exception as err:
-            if not isinstance(err, OSError) and _low_space(parent):
+            if _low_space(parent):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from err
             raise
         finally:
@@ -169,7 +174,8 @@ def _swap(staging: Path, out: Path) -> None:
 
 def _recover(out: Path) -> None:
     """Under the lock: the previous set put back if a run died between the renames of its
-    swap, and the staging and old folders of killed runs removed."""
+    swap, and the staging and old folders of killed runs removed (their sample stores are
+    removed by :func:`remove_stale_scratch`, called next)."""
     leftovers = sorted(out.parent.glob(f".{out.name}.old-*")) + sorted(out.parent.glob(f".{out.name}.staging-*"))
     for path in leftovers:
         if path.name.startswith(f".{out.name}.old-") and not out.exists():
@@ -184,7 +190,6 @@ def _recover(out: Path) -> None:
 def scratch() -> Iterator[Path]:
     """A private temporary folder for a Monte-Carlo sample store, removed after the block;
     its ``flock`` marks it as in use, so :func:`remove_stale_scratch` leaves it alone."""
-    remove_stale_scratch()
     folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
         with _flock(folder / ".lock") as fd:
