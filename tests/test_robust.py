@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import os
 import shutil
 import signal
@@ -21,6 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO
 from mfa import config
@@ -519,3 +520,82 @@ def test_a_read_only_folder_says_permission_denied(root, previous, tmp_path):
         result = invoke(root, *[a.replace("{out}", str(out)) for a in run()])
         assert_one_line_error(result.output, result.exit_code, str(disk), "permission denied")
         assert snapshot(out) == before
+
+
+# --- random mutations ----------------------------------------------------------------------
+
+MUTATED = [
+    f"{STUDY}/base.yaml", f"{STUDY}/positive.yaml",
+    "inputs/battery_capacity.csv", "inputs/chemistry_share.csv", "inputs/metal_intensity.csv", "inputs/recovery_efficiency.csv",
+    "inputs/carbon.csv", "inputs/grid_factor.csv", "inputs/hainan/fleet_history.csv", "inputs/hainan/population.csv",
+]
+ODD_VALUES = [0, -1, -1e-9, 1e-12, 0.5, 1.5, 2, 1e6, 1e308, float("nan"), float("inf"), "", "abc", "1e1", "3 t", True, None, [], {}]
+
+
+def _leaves(data, path=()):
+    """(path, value) of every value in a YAML document that is not a mapping."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, (*path, key))
+    elif path:
+        yield path, data
+
+
+def mutate(path: Path, pick: int, value, drop: bool) -> str:
+    """One mutation of a YAML setting or a CSV cell: ``value`` put in, or the entry dropped."""
+    if path.suffix == ".yaml":
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        where, _ = list(_leaves(data))[pick % len(list(_leaves(data)))]
+        node = data
+        for key in where[:-1]:
+            node = node[key]
+        if drop:
+            del node[where[-1]]
+        else:
+            node[where[-1]] = value
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return f"{'.'.join(map(str, where))} {'dropped' if drop else f'= {value!r}'}"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row, column = pick % len(df), df.columns[(pick // len(df)) % len(df.columns)]
+    if drop:
+        df = df.drop(index=row)
+    else:
+        df.loc[row, column] = str(value)
+    df.to_csv(path, index=False)
+    return f"row {row} {'dropped' if drop else f'{column} = {value!r}'}"
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
+@given(
+    relpath=st.sampled_from(MUTATED),
+    pick=st.integers(0, 10**6),
+    value=st.one_of(st.sampled_from(ODD_VALUES), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**9, 10**9)),
+    drop=st.booleans(),
+)
+def test_random_mutations_never_crash_nor_give_non_finite_results(root, previous, tmp_path_factory, relpath, pick, value, drop):
+    """A mutated scenario or input file stops with exit 2, or runs (exit 0) to finite
+    results (NaN only where the unmutated run has it: years before a projection starts):
+    never exit 1."""
+    here = tmp_path_factory.mktemp("mutated")
+    shutil.copytree(root, here, dirs_exist_ok=True)
+    what = mutate(here / relpath, pick, value, drop)
+    out = here / "out"
+    result = invoke(here, "run", "--scenario", "positive", "--out", out)
+    assert result.exit_code in (0, 2), f"{relpath}: {what}: {result.output}"
+    if result.exit_code == 2:
+        assert_one_line_error(result.output, result.exit_code)
+    else:
+        assert not_finite(out / "results.nc", allowed_nan=not_finite(previous / "results.nc")) == set(), f"{relpath}: {what}"
+
+
+def not_finite(path: Path, allowed_nan: set[str] = frozenset()) -> set[str]:
+    """The numeric variables of a NetCDF file with an infinite value, or a NaN unless allowed."""
+    import numpy as np
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        return {
+            name for name, da in ds.data_vars.items() if np.issubdtype(da.dtype, np.number)
+            and (np.isinf(da.values).any() or (name not in allowed_nan and np.isnan(da.values).any()))
+        }
