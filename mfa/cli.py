@@ -50,6 +50,9 @@ _OS_WORDS = {
 }
 """What the user can do something about, in words, for the OSErrors of writing outputs."""
 
+SENSITIVITY_END = 2050
+"""The last year the outputs of ``mfa.uncertainty.OUTPUTS`` read (2040 and 2050 values)."""
+
 SCHEDULER_TIMEOUT = 5
 """Seconds to wait for a dask scheduler to answer before giving up."""
 
@@ -325,6 +328,9 @@ def sensitivity(case, scenario_names, out, overrides, samples, output_names, see
         from .report import plots
 
         scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
+        first = next(iter(scenarios.values()))
+        if first.years.end < SENSITIVITY_END:
+            raise first.error("years.end", f"{SENSITIVITY_END} or later, as the outputs of mfa sensitivity include values of {SENSITIVITY_END}; got {first.years.end}")
         outputs = list(output_names) or list(uncertainty.OUTPUTS)
         runs = samples * (len(uncertainty.uncertain_names(scenarios)) + 2)
         bar = progress.add_task(f"Sobol analysis of {case}, N = {samples}: model runs", total=runs)

@@ -261,6 +261,7 @@ CASES = [
     Bad("sensitivity-unknown-output", ("sensitivity", "--samples", "2", "--output", "nope", "--out", "{out}"), ("--output", "nope")),
     Bad("sensitivity-one-sample", ("sensitivity", "--samples", "1", "--out", "{out}"), ("--samples",)),
     Bad("sensitivity-bad-set", ("sensitivity", "--samples", "2", "--set", "fleet.lifetime.shape=0", "--out", "{out}"), ("--set fleet.lifetime.shape",)),
+    Bad("sensitivity-years-too-short", ("sensitivity", "--samples", "2", "--set", "years.end=2045", "--out", "{out}"), ("--set years.end", "2050 or later")),
     Bad("sensitivity-nothing-uncertain", ("sensitivity", "--samples", "2", "--out", "{out}"), ("uncertainty",), no_uncertainty),
 ]
 
