@@ -81,6 +81,8 @@ def _failure(err: BaseException, debug: bool) -> tuple[int, str]:
     """Exit code and the one line for ``err``."""
     if isinstance(err, InputError):
         return 2, f"error: {_one_line(err)}"
+    if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # bare `mfa`: the help, as click shows it
+        return err.exit_code, err.format_message()
     if isinstance(err, click.ClickException):
         return 2, f"error: {_one_line(err.format_message())}"
     if isinstance(err, (click.Abort, _Terminated)):
