@@ -143,9 +143,10 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A Python warning as one log line: ours at WARNING (they tell the user something,
-    e.g. unmatched boundary codes), other libraries' at INFO, shown with ``-v``."""
-    ours = Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+    """A Python warning as one log line: our own messages at WARNING (they tell the user
+    something, e.g. unmatched boundary codes), anything else (other libraries', numpy's
+    floating-point notes) at INFO, shown with ``-v``."""
+    ours = issubclass(category, UserWarning) and Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
     logging.getLogger("mfa" if ours else "py.warnings").log(logging.WARNING if ours else logging.INFO, "%s: %s", category.__name__, message)
 
 
@@ -153,7 +154,7 @@ def _log_warning(message, category, filename, lineno, file=None, line=None) -> N
 @click.version_option(_mfa_version(), "--version", prog_name="mfa", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--debug", is_flag=True, help="On an internal error, print the traceback instead of writing it to a log file.")
-def main(verbose: int, debug: bool) -> None:
+def main(verbose: int, debug: bool) -> None:  # noqa: ARG001 (--debug is read by _Main, as errors may come before this runs)
     """mfa: dynamic material-flow model of EV traction batteries and their metals."""
     _setup_logging(verbose)
 

@@ -353,7 +353,7 @@ def test_a_run_replaces_its_files_keeps_other_commands_and_drops_derived_ones(tm
     (out / "report.html").write_text("describes the old results")
     with rundir.replacing(out, derived=("report.html",)) as staging:
         (staging / "results.nc").write_text("new")
-    assert sorted(p.name for p in out.iterdir()) == ["compare_a_vs_b", "results.nc"]
+    assert sorted(p.name for p in out.iterdir()) == [rundir.MARK, "compare_a_vs_b", "results.nc"]
     assert (out / "results.nc").read_text() == "new" and (out / "compare_a_vs_b" / "comparison.csv").read_text() == "kept"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -380,6 +380,17 @@ def test_a_run_killed_between_the_renames_of_its_swap_gets_the_old_set_back(tmp_
         raise RuntimeError
     assert (out / "results.nc").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_the_working_directory_and_foreign_folders_are_never_swapped(root, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    (work / "notes").mkdir(parents=True)
+    (work / "notes" / "mine.txt").write_text("not outputs")
+    monkeypatch.chdir(work)
+    for out, words in ((".", "working directory"), ("..", "working directory"), ("notes", "holds other files")):
+        result = invoke(root, "run", "--scenario", "positive", "--out", out)
+        assert_one_line_error(result.output, result.exit_code, "--out", words)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["work", "work/notes", "work/notes/mine.txt"]
 
 
 def test_stale_sample_stores_go_and_live_ones_stay(private_tmpdir):

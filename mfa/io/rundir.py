@@ -30,6 +30,10 @@ from ..errors import InputError
 log = logging.getLogger(__name__)
 
 SCRATCH_PREFIX = "mfa-samples-"
+MARK = ".mfa-outputs"
+"""An empty file in every folder this module swapped in: the next run may replace it."""
+_OURS = (MARK, "results.nc", "report.html", "sensitivity", "compare_*_vs_*")
+"""Entries that make an existing folder one of mfa's (also those written before ``MARK``)."""
 _LOW_SPACE = 16 * 2**20
 """Free bytes below which a failed write is put down to a full disk (the writers of
 NetCDF and GeoPackage report ENOSPC as their own errors, e.g. "NetCDF: HDF error")."""
@@ -123,6 +127,7 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
     in_the_way = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if in_the_way is not None:
         raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(in_the_way))
+    _check_target(out)
     parent.mkdir(parents=True, exist_ok=True)
     lock = parent / f".{out.name}.lock"
     with _flock(lock) as fd:
@@ -139,6 +144,7 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
             staging.mkdir()
         try:
             yield staging
+            (staging / MARK).touch()
             if not clone and out.is_dir():
                 written = {p.name for p in staging.iterdir()}
                 for old in out.iterdir():
@@ -157,6 +163,22 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
             raise
         finally:
             _remove(staging)
+
+
+def _check_target(out: Path) -> None:
+    """Refuse an ``--out`` that must not be swapped: the working directory or one above it,
+    a mount point (renaming fails), or a folder of other files (their writers would lose
+    what they add while the run is under way)."""
+    real, cwd = out.resolve(), Path.cwd().resolve()
+    if real == cwd or real in cwd.parents:
+        raise InputError(out, "--out", "a folder of its own for the outputs, not the working directory or one above it")
+    if not out.is_dir():
+        return
+    if os.path.ismount(out):
+        raise InputError(out, "--out", "a folder inside a mounted file system, not its mount point (outputs are swapped in by renaming)")
+    names = [p.name for p in out.iterdir()]
+    if names and not any(fnmatch.fnmatch(name, pattern) for name in names for pattern in _OURS):
+        raise InputError(out, "--out", f"an empty folder or one with mfa's outputs; this one holds other files ({', '.join(sorted(names)[:3])}...): choose another --out")
 
 
 def _swap(staging: Path, out: Path) -> None:
