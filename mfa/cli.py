@@ -235,6 +235,9 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
         if boundaries is not None:
             gis.check_boundaries(boundaries, code_field)  # a bad file stops the run before the model runs
         scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
+        cluster = scratch.enter_context(contextlib.ExitStack())
+        if samples:  # connected before the model runs, so that an unreachable scheduler stops the run in seconds
+            cluster.enter_context(dask_client(workers, scheduler))
         progress.update(task, advance=1, description=f"running {case}: {', '.join(scenarios)}")
         results, params = model.run(scenarios)
         results.attrs["overrides"] = "; ".join(overrides)
@@ -245,8 +248,8 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
             progress.update(task, advance=1, description="Monte-Carlo samples")
             bar = progress.add_task(f"samples ({sampling}, seed {seed})", total=samples)
             store = scratch.enter_context(rundir.scratch()) / "samples.zarr"  # removed after the outputs are written
-            with dask_client(workers, scheduler):
-                sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, store, on_samples=lambda k: progress.advance(bar, k))
+            sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, store, on_samples=lambda k: progress.advance(bar, k))
+            cluster.close()  # the quantiles are computed in this process, as before
         progress.update(task, advance=1, description=f"writing outputs to {out}")
         paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field)
         if with_report:

@@ -229,7 +229,10 @@ def remove_stale_scratch() -> None:
         lock = folder / ".lock"
         if not lock.exists():
             continue
-        with _flock(lock) as fd:
-            if fd is not None:
-                log.info("removing %s, left by a killed run", folder)
-                shutil.rmtree(folder, ignore_errors=True)
+        try:
+            with _flock(lock) as fd:
+                if fd is not None:
+                    log.info("removing %s, left by a killed run", folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+        except OSError as err:  # another user's store, say: not ours to judge
+            log.debug("leaving %s: %s", folder, err)
