@@ -155,6 +155,11 @@ def run(*args):
     return ("run", "--scenario", "positive", "--out", "{out}", *args)
 
 
+def run_into(root: Path, out: Path, *options: str):
+    """The good run of :func:`run` into ``out``, with group ``options`` (e.g. --debug) first."""
+    return invoke(root, *options, *[a.replace("{out}", str(out)) for a in run()])
+
+
 def sets(value: str):
     return run("--set", value)
 
@@ -300,11 +305,11 @@ def test_a_bug_is_exit_1_with_the_traceback_in_a_log(root, previous, monkeypatch
 
     monkeypatch.setattr("mfa.model.run", broken)
     before = snapshot(previous)
-    result = invoke(root, *[a.replace("{out}", str(previous)) for a in run()])
+    result = run_into(root, previous)
     line = assert_one_line_error(result.output, result.exit_code, "internal error", "ZeroDivisionError", "please report", expected_code=1)
     log = Path(line.rsplit("the traceback is in ", 1)[1])
     assert "Traceback" in log.read_text() and "a bug" in log.read_text()
-    debug = CliRunner().invoke(main, ["--debug", *[a.replace("{out}", str(previous)) for a in run()]], env={"MFA_ROOT": str(root)})
+    debug = run_into(root, previous, "--debug")
     assert debug.exit_code == 1 and "Traceback" in debug.output
     assert snapshot(previous) == before
 
@@ -410,7 +415,7 @@ def test_a_second_writer_is_refused_with_the_holders_pid(root, previous):
     before = snapshot(previous)
     with rundir._flock(lock) as fd:
         os.write(fd, b"4242\n")
-        result = invoke(root, *[a.replace("{out}", str(previous)) for a in run()])
+        result = run_into(root, previous)
     assert_one_line_error(result.output, result.exit_code, "--out", "process 4242 is writing it")
     assert snapshot(previous) == before
 
@@ -466,7 +471,7 @@ def test_sigkill_during_a_monte_carlo_run_leaves_the_old_set_and_the_next_run_cl
     process.wait(timeout=30)
     assert {k: v for k, v in snapshot(out_copy).items() if k != "<beside>"} == {k: v for k, v in before.items() if k != "<beside>"}
     assert list(out_copy.parent.glob(".out.staging-*")) and list(private_tmpdir.glob(f"{rundir.SCRATCH_PREFIX}*"))
-    again = invoke(root, *[a.replace("{out}", str(out_copy)) for a in run()])
+    again = run_into(root, out_copy)
     assert again.exit_code == 0, again.output
     assert snapshot(out_copy)["<beside>"] == "" and not list(private_tmpdir.glob(f"{rundir.SCRATCH_PREFIX}*"))
 
@@ -518,7 +523,7 @@ def test_a_full_disk_says_so_and_leaves_the_old_set(root, previous, tmp_path):
         out = disk / "out"
         small_previous(previous, out)
         before = snapshot(out)
-        result = invoke(root, *[a.replace("{out}", str(out)) for a in run()])
+        result = run_into(root, out)
         assert_one_line_error(result.output, result.exit_code, str(out), "disk full")
         assert snapshot(out) == before
 
@@ -529,7 +534,7 @@ def test_a_read_only_folder_says_permission_denied(root, previous, tmp_path):
         small_previous(previous, out)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         before = snapshot(out)
-        result = invoke(root, *[a.replace("{out}", str(out)) for a in run()])
+        result = run_into(root, out)
         assert_one_line_error(result.output, result.exit_code, str(disk), "permission denied")
         assert snapshot(out) == before
 
