@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 
 import numpy as np
 import pandas as pd
@@ -12,10 +12,15 @@ from .inputs import read_rows
 from .config import resolve
 from .units import plain
 
+log = logging.getLogger(__name__)
+
 _FIGURES = {
     "cumulative_demand": ("metal_demand", "t"),
     "cumulative_recovery": ("metal_recovered", "t"),
 }
+
+
+COLUMNS = ["figure", "scenario", "detail", "unit", "model", "reference", "difference_pct"]
 
 
 def _row(figure, scenario, detail, unit, model, study):
@@ -30,14 +35,20 @@ def _row(figure, scenario, detail, unit, model, study):
     }
 
 
-def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int, region: int) -> pd.DataFrame:
-    """One row per compared figure of ``region``: model, reference, % difference, with units."""
+def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int, region: int, study_end: int) -> pd.DataFrame:
+    """One row per compared figure of ``region``: model, reference, % difference, with units.
+
+    The study's figures cover ``report_start`` to ``study_end`` (cumulative) and
+    ``study_end`` (carbon): the model is summed over those years only, and a figure whose
+    years the run does not reach is left out, with a warning."""
     rows = []
     if region not in results["region"].values:
-        return pd.DataFrame(rows, columns=["figure", "scenario", "detail", "unit", "model", "reference", "difference_pct"])
+        return pd.DataFrame(rows, columns=COLUMNS)
     res = results.sel(region=region)
     scenarios = list(res["scenario"].values)
-    if study_file:
+    if study_file and int(res["year"].max()) < study_end:
+        log.warning("the run ends in %d, before the study's figures (%d-%d): calibration.csv compares only the official stock", int(res["year"].max()), report_start, study_end)
+    elif study_file:
         study = read_rows(resolve(study_file), ("figure", "element", "scenario", "bound"))
         for _, r in study.iterrows():
             if r["scenario"] not in scenarios:
@@ -45,14 +56,14 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
             if r["figure"] in _FIGURES:
                 var, unit = _FIGURES[r["figure"]]
                 series = plain(res[var].sel(scenario=r["scenario"], element=r["element"]), "t/yr")
-                model = float(series.sel(year=slice(report_start, None)).sum())
+                model = float(series.sel(year=slice(report_start, study_end)).sum())
                 rows.append(_row(r["figure"], r["scenario"], r["element"], unit, model, r["value"]))
             elif r["figure"] == "carbon_reduction_2050":
                 series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
-                model = float(series.sel(year=int(res["year"].max())))
+                model = float(series.sel(year=study_end))
                 rows.append(_row(r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
     if "official_nev_stock" not in params:
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=COLUMNS)
     official = params["official_nev_stock"].isel(scenario=0).sel(region=region).dropna("official_year")
     # The model is of passenger cars; the official figures count every NEV.
     nev_stock = plain(res["vehicle_stock"].sum("powertrain") / params["passenger_share"], "vehicle")
@@ -66,4 +77,4 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
             continue
         for scenario in scenarios:
             rows.append(_row("nev_stock", scenario, str(int(year)), "1", float(by_scenario.sel(scenario=scenario)), reference))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)

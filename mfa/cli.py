@@ -1,16 +1,29 @@
-"""Command line: ``mfa run`` (and the commands later issues add).
+"""Command line: ``mfa run``, ``report``, ``compare``, ``sensitivity``.
 
-Only this module configures logging, progress display and exit codes. Input errors
-print one line and exit with code 2.
+Only this module configures logging, progress display and exit codes. One error path for
+every command (:class:`_Main`): a mistake of the user's (an input, an option, a folder
+that cannot be written) prints one line and exits with code 2; a bug of ours prints one
+"please report" line, writes the traceback to a log file and exits with code 1
+(``--debug`` shows the traceback instead). Each command replaces its outputs as one unit
+(:mod:`mfa.io.rundir`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import errno
 import logging
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+import traceback
 import warnings
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
@@ -19,24 +32,129 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from .errors import InputError
+from .io import rundir
 
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
+
+DERIVED = ("report.html", "feedstock*.csv", "secondary_supply*.csv")
+"""Files of a run folder computed from the run's results (by ``--report`` or ``mfa
+report``): a new run drops them unless it writes them again, as they would describe the
+old results."""
+
+_OS_WORDS = {
+    errno.ENOSPC: "disk full", errno.EDQUOT: "disk full (quota exceeded)",
+    errno.EACCES: "permission denied", errno.EPERM: "permission denied", errno.EROFS: "permission denied (read-only file system)",
+    errno.ENOENT: "missing directory or file", errno.ENOTDIR: "not a directory", errno.EISDIR: "a directory, where a file was expected",
+}
+"""What the user can do something about, in words, for the OSErrors of writing outputs."""
+
+SENSITIVITY_END = 2050
+"""The last year the outputs of ``mfa.uncertainty.OUTPUTS`` read (2040 and 2050 values)."""
+
+SCHEDULER_TIMEOUT = 5
+"""Seconds to wait for a dask scheduler to answer before giving up."""
+
+
+def _mfa_version() -> str:
+    try:
+        return version("mfa")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _bug_log(err: BaseException) -> Path:
+    """The traceback of ``err`` in a log file (the temporary folder), for a bug report."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"mfa-error-{stamp}-{os.getpid()}.log"
+    text = f"mfa {_mfa_version()}, Python {sys.version.split()[0]}\n{' '.join(sys.argv)}\n\n" + "".join(traceback.format_exception(err))
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _failure(err: BaseException, debug: bool) -> tuple[int, str]:
+    """Exit code and the one line for ``err``."""
+    if isinstance(err, InputError):
+        return 2, f"error: {_one_line(err)}"
+    if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # bare `mfa`: the help, as click shows it
+        return err.exit_code, err.format_message()
+    if isinstance(err, click.ClickException):
+        return 2, f"error: {_one_line(err.format_message())}"
+    if isinstance(err, (click.Abort, _Terminated)):
+        signal_name = "SIGTERM" if isinstance(err, _Terminated) else "SIGINT"
+        return 128 + getattr(signal, signal_name), f"stopped by {signal_name}: the output folder is as it was before this run"
+    if isinstance(err, OSError) and err.errno in _OS_WORDS:
+        where = f"{err.filename}: " if err.filename else ""
+        words, detail = _OS_WORDS[err.errno], _one_line(err.strerror or "")
+        return 2, f"error: {where}{words}" + (f" ({detail})" if detail and detail.lower() not in words else "")
+    if debug:
+        traceback.print_exception(err)
+        return 1, f"mfa: internal error ({type(err).__name__}); please report it with the traceback above"
+    try:
+        where = f"the traceback is in {_bug_log(err)}"
+    except OSError:
+        where = "run again with --debug for the traceback"
+    return 1, f"mfa: internal error ({type(err).__name__}: {_one_line(err)[:120]}); please report it: {where}"
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is (a BaseException, like KeyboardInterrupt, so
+    that no ``except Exception`` swallows it) to unwind like an error: staging folders are
+    removed and the outputs stay as they were."""
+
+
+def _stop_on_sigterm(signum, frame):
+    raise _Terminated
+
+
+class _Main(click.Group):
+    """The ``mfa`` group, with one error path for every command (module docstring)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if in_main_thread else None
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = code if isinstance(code, int) else 0
+        except (Exception, _Terminated) as err:  # every failure ends here: one line, and the exit code
+            code, line = _failure(err, "--debug" in args)
+            click.echo(line, err=True)
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+        if not standalone_mode:
+            return code
+        sys.exit(code)
 
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pint").setLevel(logging.ERROR)  # cf_xarray's registry redefines a few units on import
-    logging.captureWarnings(True)  # library warnings (e.g. unmatched boundary codes) as one log line each
-    warnings.formatwarning = lambda message, category, *_, **__: f"{category.__name__}: {message}"
-    warnings.filterwarnings("ignore", category=RuntimeWarning, module="xarray")
+    # dask.distributed logs INFO lines of its own (cluster start, worker addresses): only with -v.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(max(level, logging.INFO if verbose else logging.WARNING)).lower())
+    warnings.showwarning = _log_warning
 
 
-@click.group()
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning as one log line: our own messages at WARNING (they tell the user
+    something, e.g. unmatched boundary codes), anything else (other libraries', numpy's
+    floating-point notes) at INFO, shown with ``-v``."""
+    ours = issubclass(category, UserWarning) and Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+    logging.getLogger("mfa" if ours else "py.warnings").log(logging.WARNING if ours else logging.INFO, "%s: %s", category.__name__, message)
+
+
+@click.group(cls=_Main)
+@click.version_option(_mfa_version(), "--version", prog_name="mfa", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("--debug", is_flag=True, help="On an internal error, print the traceback instead of writing it to a log file.")
+def main(verbose: int, debug: bool) -> None:  # noqa: ARG001 (--debug is read by _Main, as errors may come before this runs)
     """mfa: dynamic material-flow model of EV traction batteries and their metals."""
     _setup_logging(verbose)
 
@@ -61,8 +179,14 @@ def dask_client(workers: int | None, scheduler: str | None):
         return
     from dask.distributed import Client, LocalCluster
 
+    if logging.getLogger().level >= logging.WARNING:  # distributed set its own INFO level on import
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s")
+        except (OSError, ValueError, TypeError) as err:  # TimeoutError is an OSError
+            raise InputError(None, "--scheduler", f"the address of a running dask scheduler (e.g. tcp://host:8786); none answered at {scheduler!r} within {SCHEDULER_TIMEOUT} s") from err
+        with client:
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
@@ -103,37 +227,38 @@ def sampling_options(command):
 def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report) -> None:
     """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
-    try:
-        with _progress() as progress:
-            task = progress.add_task("loading scenarios and inputs", total=3 + bool(samples) + with_report)
-            from . import config, model
-            from .io import gis, outputs
+    with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
+        task = progress.add_task("loading scenarios and inputs", total=3 + bool(samples) + with_report)
+        from . import config, model
+        from .io import gis, outputs
 
-            if boundaries is not None:
-                gis.check_boundaries(boundaries, code_field)  # a bad file stops the run before anything is written
-            scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
-            progress.update(task, advance=1, description=f"running {case}: {', '.join(scenarios)}")
-            results, params = model.run(scenarios)
-            results.attrs["overrides"] = "; ".join(overrides)
-            sampled = None
-            if samples:
-                from . import uncertainty
+        if boundaries is not None:
+            gis.check_boundaries(boundaries, code_field)  # a bad file stops the run before the model runs
+        scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
+        cluster = scratch.enter_context(contextlib.ExitStack())
+        if samples:  # connected before the model runs, so that an unreachable scheduler stops the run in seconds
+            cluster.enter_context(dask_client(workers, scheduler))
+        progress.update(task, advance=1, description=f"running {case}: {', '.join(scenarios)}")
+        results, params = model.run(scenarios)
+        results.attrs["overrides"] = "; ".join(overrides)
+        sampled = None
+        if samples:
+            from . import uncertainty
 
-                progress.update(task, advance=1, description="Monte-Carlo samples")
-                bar = progress.add_task(f"samples ({sampling}, seed {seed})", total=samples)
-                with dask_client(workers, scheduler):
-                    sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, on_samples=lambda k: progress.advance(bar, k))
-            progress.update(task, advance=1, description=f"writing outputs to {out}")
-            paths, cal, gis_report = outputs.write_all(results, params, scenarios, out, sampled, boundaries, code_field)
-            if with_report:
-                from .report.html import write_report
+            progress.update(task, advance=1, description="Monte-Carlo samples")
+            bar = progress.add_task(f"samples ({sampling}, seed {seed})", total=samples)
+            store = scratch.enter_context(rundir.scratch()) / "samples.zarr"  # removed after the outputs are written
+            sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, store, on_samples=lambda k: progress.advance(bar, k))
+            cluster.close()  # the quantiles are computed in this process, as before
+        progress.update(task, advance=1, description=f"writing outputs to {out}")
+        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field)
+        if with_report:
+            from .report.html import write_report
 
-                progress.update(task, advance=1, description="writing report.html")
-                paths["report"] = write_report(out)
-            progress.update(task, advance=1)
-    except InputError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+            progress.update(task, advance=1, description="writing report.html")
+            paths["report"] = write_report(staging)
+        progress.update(task, advance=1)
+    paths = _moved(paths, staging, out)
     elapsed = time.perf_counter() - start
     console.print(_calibration_table(cal))
     summary = Table(title=f"mfa run --case {case}", show_header=False)
@@ -149,6 +274,11 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
     for name, path in paths.items():
         summary.add_row(name, str(path))
     console.print(summary)
+
+
+def _moved(paths: dict[str, Path], staging: Path, out: Path) -> dict[str, Path]:
+    """The written paths where they are now: under ``out`` instead of its staging folder."""
+    return {name: Path(out) / Path(path).relative_to(staging) for name, path in paths.items()}
 
 
 def _gis_line(report: dict) -> str:
@@ -169,16 +299,12 @@ def _gis_line(report: dict) -> str:
 def report(out: Path, sankey_year: int, scenario: str | None) -> None:
     """Write report.html (offline, self-contained) and the feedstock and secondary-supply tables from a run folder."""
     start = time.perf_counter()
-    try:
-        with _progress(counted=False) as progress:
-            progress.add_task(f"writing the report of {out}")
-            from .report.html import write_report
+    with _progress(counted=False) as progress, rundir.replacing(out, clone=True) as staging:
+        progress.add_task(f"writing the report of {out}")
+        from .report.html import write_report
 
-            path = write_report(out, sankey_year, scenario)
-    except InputError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    console.print(f"report: {path}")
+        path = write_report(staging, sankey_year, scenario)
+    console.print(f"report: {out / path.relative_to(staging)}")
     for name in ("feedstock.csv", "feedstock_cumulative.csv", "secondary_supply.csv", "secondary_supply_targets.csv"):
         if (out / name).exists():
             console.print(f"{name.removesuffix('.csv')}: {out / name}")
@@ -199,29 +325,31 @@ def report(out: Path, sankey_year: int, scenario: str | None) -> None:
 def sensitivity(case, scenario_names, out, overrides, samples, output_names, seed, chunk, workers, scheduler) -> None:
     """Sobol first-order and total indices (SALib) of the uncertain parameters for chosen outputs."""
     start = time.perf_counter()
-    try:
-        with _progress() as progress:
-            from . import config, uncertainty
-            from .io import netcdf, tables
-            from .report import plots
+    if samples & (samples - 1):
+        below = 1 << (samples.bit_length() - 1)
+        raise InputError(None, "--samples", f"a power of 2 (Sobol' points are balanced only in blocks of 2^k, so Sobol indices from other sizes are biased): {below} or {2 * below}, got {samples}")
+    with _progress() as progress, _subfolder(out, "sensitivity") as folder:
+        from . import config, uncertainty
+        from .io import netcdf, tables
+        from .report import plots
 
-            scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
-            outputs = list(output_names) or list(uncertainty.OUTPUTS)
-            runs = samples * (len(uncertainty.uncertain_names(scenarios)) + 2)
-            bar = progress.add_task(f"Sobol analysis of {case}, N = {samples}: model runs", total=runs)
-            with dask_client(workers, scheduler):
-                indices = uncertainty.sensitivity(scenarios, samples, seed, chunk, outputs, on_samples=lambda k: progress.advance(bar, k))
-            folder = out / "sensitivity"
-            table = indices.to_dataframe().reset_index()
-            paths = {
-                "netcdf": netcdf.write_plain(indices, folder / "sensitivity.nc", title=f"mfa Sobol indices: {case}"),
-                "csv": tables.write_csv(table, folder / "sensitivity.csv"),
-            }
-            for name in outputs:
-                paths[f"chart {name}"] = plots.sobol_bars(indices, name, folder / f"sobol_{name}.png")
-    except InputError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        scenarios = config.load_scenarios(case, list(scenario_names) or None, list(overrides))
+        first = next(iter(scenarios.values()))
+        if first.years.end < SENSITIVITY_END:
+            raise first.error("years.end", f"{SENSITIVITY_END} or later, as the outputs of mfa sensitivity include values of {SENSITIVITY_END}; got {first.years.end}")
+        outputs = list(output_names) or list(uncertainty.OUTPUTS)
+        runs = samples * (len(uncertainty.uncertain_names(scenarios)) + 2)
+        bar = progress.add_task(f"Sobol analysis of {case}, N = {samples}: model runs", total=runs)
+        with dask_client(workers, scheduler):
+            indices = uncertainty.sensitivity(scenarios, samples, seed, chunk, outputs, on_samples=lambda k: progress.advance(bar, k))
+        table = indices.to_dataframe().reset_index()
+        paths = {
+            "netcdf": netcdf.write_plain(indices, folder / "sensitivity.nc", title=f"mfa Sobol indices: {case}"),
+            "csv": tables.write_csv(table, folder / "sensitivity.csv"),
+        }
+        for name in outputs:
+            paths[f"chart {name}"] = plots.sobol_bars(indices, name, folder / f"sobol_{name}.png")
+    paths = _moved(paths, folder.parent, out)
     for name in outputs:
         summary = Table(title=f"Largest total Sobol indices: {indices.attrs[f'output_{name}']}")
         summary.add_column("scenario")
@@ -235,6 +363,16 @@ def sensitivity(case, scenario_names, out, overrides, samples, output_names, see
     console.print(f"{indices.attrs['model_runs']} model runs per scenario in {time.perf_counter() - start:.1f} s")
 
 
+@contextlib.contextmanager
+def _subfolder(out: Path, name: str):
+    """A fresh ``out/name`` for a command's outputs, replaced as one unit with the rest of
+    ``out`` (which is kept as it is)."""
+    with rundir.replacing(out, clone=True) as staging:
+        shutil.rmtree(staging / name, ignore_errors=True)  # only the links of the clone: the old files stay until the swap
+        (staging / name).mkdir()
+        yield staging / name
+
+
 @main.command()
 @click.argument("case_a", default="hainan-study")
 @click.argument("case_b", default="hainan-outlook")
@@ -243,26 +381,24 @@ def sensitivity(case, scenario_names, out, overrides, samples, output_names, see
 def compare(case_a: str, case_b: str, scenario_names: tuple[str, ...], out: Path) -> None:
     """Two cases side by side, and the part of their difference due to each group of assumptions."""
     start = time.perf_counter()
-    try:
-        with _progress(counted=False) as progress:
-            progress.add_task(f"running {case_a} and {case_b} with each group of assumptions switched")
-            from . import compare as comparison
-            from .io import netcdf, tables
-            from .report.waterfall import waterfall
+    if case_a == case_b:
+        raise InputError(None, "CASE_B", f"a case other than CASE_A to compare it with, got {case_a!r} twice")
+    with _progress(counted=False) as progress, _subfolder(out, f"compare_{Path(case_a).name}_vs_{Path(case_b).name}") as folder:
+        progress.add_task(f"running {case_a} and {case_b} with each group of assumptions switched")
+        from . import compare as comparison
+        from .io import netcdf, tables
+        from .report.waterfall import waterfall
 
-            ds = comparison.run(case_a, case_b, list(scenario_names) or None)
-            side, parts = comparison.tables(ds)
-            folder = out / f"compare_{case_a}_vs_{case_b}"
-            paths = {
-                "comparison": tables.write_csv(side, folder / "comparison.csv"),
-                "attribution": tables.write_csv(parts, folder / "attribution.csv"),
-                "netcdf": netcdf.write_plain(ds, folder / "comparison.nc", title=f"mfa comparison: {case_a} vs {case_b}"),
-            }
-            for element in ds["element"].values:
-                paths[f"waterfall {element}"] = waterfall(ds, str(element), folder / f"waterfall_{element}.png")
-    except InputError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        ds = comparison.run(case_a, case_b, list(scenario_names) or None)
+        side, parts = comparison.tables(ds)
+        paths = {
+            "comparison": tables.write_csv(side, folder / "comparison.csv"),
+            "attribution": tables.write_csv(parts, folder / "attribution.csv"),
+            "netcdf": netcdf.write_plain(ds, folder / "comparison.nc", title=f"mfa comparison: {case_a} vs {case_b}"),
+        }
+        for element in ds["element"].values:
+            paths[f"waterfall {element}"] = waterfall(ds, str(element), folder / f"waterfall_{element}.png")
+    paths = _moved(paths, folder.parent, out)
     li = parts[(parts["figure"] == "cumulative_demand") & (parts["element"] == "Li")].set_index("scenario")
     table = Table(title=f"Cumulative Li demand: {case_b} minus {case_a}, by group of assumptions [t]")
     columns = [c for c in li.columns if c not in ("figure", "element", "year", "bound", "unit")]

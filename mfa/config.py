@@ -15,28 +15,43 @@ given and flat beyond them.
 from __future__ import annotations
 
 import copy
+import math
 import os
+import sys
+import sysconfig
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
-from pydantic.functional_validators import BeforeValidator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from .errors import InputError
 from .units import ureg
 
 
+def _installed_data() -> list[Path]:
+    """Where ``pip install`` put the shipped ``scenarios/`` and ``inputs/`` (setup.py's
+    data files, ``<prefix>/share/mfa``): the environment's prefix, or the user scheme's."""
+    schemes = [sysconfig.get_paths()["data"], sys.prefix]
+    if user := sysconfig.get_preferred_scheme("user"):
+        schemes.append(sysconfig.get_paths(user)["data"])
+    return [Path(prefix) / "share" / "mfa" for prefix in schemes]
+
 
 def project_root() -> Path:
     """The folder holding ``scenarios/`` and ``inputs/``: ``$MFA_ROOT``, else the working
-    directory, else the source tree this package was installed from."""
-    candidates = [Path(os.environ["MFA_ROOT"])] if os.environ.get("MFA_ROOT") else []
-    candidates += [Path.cwd(), Path(__file__).resolve().parents[1]]
-    for folder in candidates:
+    directory, else the source tree this package runs from (a checkout, or an editable
+    install), else the copy installed with the package."""
+    if os.environ.get("MFA_ROOT"):
+        root = Path(os.environ["MFA_ROOT"])
+        if not ((root / "scenarios").is_dir() and (root / "inputs").is_dir()):
+            raise InputError(None, "MFA_ROOT", f"a folder with scenarios/ and inputs/, got {str(root)!r}")
+        return root.resolve()
+    for folder in [Path.cwd(), Path(__file__).resolve().parents[1], *_installed_data()]:
         if (folder / "scenarios").is_dir() and (folder / "inputs").is_dir():
             return folder.resolve()
-    raise InputError(None, "scenarios/", "a folder with scenarios/ and inputs/: run mfa from the repository or set MFA_ROOT")
+    raise InputError(None, "MFA_ROOT", "a folder with scenarios/ and inputs/ (none found here, nor installed with mfa)")
 
 
 def resolve(name: str) -> Path:
@@ -67,14 +82,34 @@ def _in_unit(unit: str):
     return BeforeValidator(convert)
 
 
-def Q(unit: str, ge: float | None = 0.0, le: float | None = None):
-    """A float field in ``unit`` (numbers taken as that unit; strings converted)."""
-    return Annotated[float, _in_unit(unit), Field(ge=ge, le=le, json_schema_extra={"unit": unit})]
+def _in_range(ge: float | None, le: float | None, gt: float | None):
+    """The check of a number's range, whose message states the whole range ("a number in
+    [0, 1], got 1.5"), where pydantic's own names only the bound crossed."""
+    low = f"({gt:g}" if gt is not None else f"[{ge:g}" if ge is not None else None
+    if low and le is not None:
+        expected = f"a finite number in {low}, {le:g}]"
+    elif low:
+        expected = f"a finite number {'>' if gt is not None else '>='} {low[1:]}"
+    else:
+        expected = f"a finite number <= {le:g}" if le is not None else "a finite number"
+
+    def check(value: float) -> float:
+        if not math.isfinite(value) or (gt is not None and value <= gt) or (ge is not None and value < ge) or (le is not None and value > le):
+            raise ValueError(f"{expected}, got {value:g}")
+        return value
+
+    return AfterValidator(check)
 
 
-def Path_(unit: str, ge: float | None = 0.0, le: float | None = None):
+def Q(unit: str, ge: float | None = 0.0, le: float | None = None, gt: float | None = None):
+    """A finite float field in ``unit`` (numbers taken as that unit; strings converted),
+    within ``ge``/``gt`` and ``le``."""
+    return Annotated[float, _in_unit(unit), _in_range(None if gt is not None else ge, le, gt), Field(json_schema_extra={"unit": unit})]
+
+
+def Path_(unit: str, ge: float | None = 0.0, le: float | None = None, gt: float | None = None):
     """A value in ``unit`` constant or by year: ``{year: value}``."""
-    return Q(unit, ge, le) | dict[int, Q(unit, ge, le)]
+    return Q(unit, ge, le, gt) | dict[int, Q(unit, ge, le, gt)]
 
 
 class _Strict(BaseModel):
@@ -91,12 +126,21 @@ class Years(_Strict):
     report_start: int = 2023
     """First year of cumulative figures (the study's 2023-2050)."""
 
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.start <= self.history_end <= self.end or not self.start <= self.report_start <= self.end:
+            raise ValueError(
+                "years with start <= history_end <= end and report_start between start and end, got "
+                f"start {self.start}, history_end {self.history_end}, end {self.end}, report_start {self.report_start}"
+            )
+        return self
+
 
 class Logistic(_Strict):
     """An S-curve anchored on the observed value of the last historic year:
     ``v(t) = sat / (1 + (sat / v0 - 1) * exp(-rate * (t - t0)))``."""
 
-    saturation: Q("1", ge=0)
+    saturation: Q("1", gt=0)
     """Level approached in the long run, in the curve's unit."""
     rate: Q("1/yr", ge=0)
     """Logistic growth rate, per year."""
@@ -105,11 +149,11 @@ class Logistic(_Strict):
 class WeibullSpec(_Strict):
     """Weibull lifetime: ``shape`` and either ``mean`` or ``scale`` (years), by cohort if a mapping."""
 
-    shape: Q("1", ge=0)
+    shape: Q("1", gt=0)
     """Weibull shape k (> 0)."""
-    mean: Path_("yr") | None = None
+    mean: Path_("yr", gt=0) | None = None
     """Mean lifetime, years; a mapping gives it by cohort (sale year)."""
-    scale: Path_("yr") | dict[str, Q("yr")] | None = None
+    scale: Path_("yr", gt=0) | dict[str, Q("yr", gt=0)] | None = None
     """Weibull scale, years; by cohort, or by chemistry (a mapping of names, 'default' for the rest)."""
 
     @model_validator(mode="after")
@@ -120,9 +164,9 @@ class WeibullSpec(_Strict):
 
 
 class NormalSpec(_Strict):
-    mean: Q("yr")
+    mean: Q("yr", gt=0)
     """Mean lifetime, years."""
-    sd: Q("yr", ge=0)
+    sd: Q("yr", gt=0)
     """Standard deviation, years (> 0)."""
 
 
@@ -174,6 +218,9 @@ class Study(_Strict):
     """CSV of the study's figures, relative to the repository."""
     region: int = 460000
     """Region the study and the official stock figures are about."""
+    end: int = 2050
+    """Last year of the study's cumulative figures (from ``years.report_start``): the model
+    is compared over these years only, whatever its own end year."""
 
 
 class Fleet(_Strict):
@@ -203,7 +250,7 @@ class Fleet(_Strict):
 class Batteries(_Strict):
     capacity_file: str
     """Pack capacity by powertrain and sale year (kWh per vehicle)."""
-    capacity_scale: Path_("1")
+    capacity_scale: Path_("1", le=10)
     """Multiplier on that capacity, by sale year (scenario lever within the band)."""
     chemistry_file: str
     """Chemistry shares of new capacity by path, year, chemistry."""
@@ -246,9 +293,9 @@ class Carbon(_Strict):
     """Override of the carbon file's PHEV electric share of km."""
     consumption_year: int | None = None
     """Hold petrol-car and BEV consumption at this year's value (None: follow the paths)."""
-    bev_consumption_scale: Q("1") = 1.0
+    bev_consumption_scale: Q("1", le=10) = 1.0
     """Multiplier on the BEV consumption path of the carbon file."""
-    ice_consumption_scale: Q("1") = 1.0
+    ice_consumption_scale: Q("1", le=10) = 1.0
     """Multiplier on the petrol-car consumption path of the carbon file."""
 
 
@@ -323,8 +370,8 @@ class Scenario(_Strict):
     """Uncertain parameters by name (the variables of :mod:`mfa.parameters`), for ``--samples``."""
     _files: list[Path] = PrivateAttr(default_factory=list)
     """The scenario files this scenario was read from, base first."""
-    _overrides: list[str] = PrivateAttr(default_factory=list)
-    """The ``--set KEY=VALUE`` overrides applied last."""
+    _layers: list[tuple[Path | str, dict]] = PrivateAttr(default_factory=list)
+    """Every layer of settings with where it came from (a file, or ``--set KEY``), in order."""
 
     @model_validator(mode="after")
     def _some_region(self):
@@ -336,6 +383,12 @@ class Scenario(_Strict):
     def source(self) -> Path:
         """The scenario's own file (the last layer), for error messages."""
         return self._files[-1] if self._files else Path(f"{self.case.name}.yaml")
+
+    def error(self, field: str, expected: str) -> InputError:
+        """An :class:`InputError` about the setting ``field`` (dotted), naming the file or
+        ``--set`` that gave it its value."""
+        loc = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+        return _error_at(origin_of(self._layers, loc) if self._layers else self.source, field, expected)
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -360,6 +413,8 @@ def load_yaml(path: Path) -> dict:
         raise InputError(path, "file", "the file does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(path, "file", f"UTF-8 text ({err.reason} at byte {err.start})") from err
     except yaml.YAMLError as err:
         raise InputError(path, "file", f"valid YAML ({err})".replace("\n", " ")) from err
     if data is None:
@@ -369,24 +424,53 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-def _base_layers(path: Path) -> list[tuple[Path, dict]]:
+def _base_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+    if path in seen:
+        raise InputError(seen[-1], "extends", f"a chain of base files without a loop; {path} is extended again")
     data = load_yaml(path)
     parent = data.pop("extends", None)
-    layers = _base_layers((path.parent / parent).resolve()) if parent else []
+    if parent is not None and not isinstance(parent, str):
+        raise InputError(path, "extends", f"the path of another base.yaml, got {parent!r}")
+    layers = _base_layers((path.parent / parent).resolve(), (*seen, path)) if parent else []
     return [*layers, (path, data)]
 
 
-def parse_override(text: str) -> dict:
-    """``"a.b.c=value"`` -> ``{"a": {"b": {"c": value}}}``, the value read as YAML."""
-    if "=" not in text:
-        raise InputError(None, f"--set {text}", "key.path=value")
-    key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw)
-    for part in reversed(key.strip().split(".")):
-        value = {int(part) if part.isdigit() else part: value}  # region codes and years are int keys
-    return value
+def _key(part: str) -> str | int:
+    return int(part) if part.isdigit() else part  # region codes and years are int keys
 
 
+def parse_override(text: str) -> tuple[str, tuple, Any]:
+    """``"a.b.c=value"`` -> ``("a.b.c", ("a", "b", "c"), value)``, the value read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise InputError(None, f"--set {text}", "KEY=VALUE with a dotted setting name, e.g. end_of_life.collection_rate=0.8")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or "unreadable"
+        raise InputError(None, f"--set {key}", f"a YAML value ({problem}), got {raw!r}") from err
+    return key, tuple(_key(part) for part in key.split(".")), value
+
+
+def apply_override(data: dict, key: str, path: tuple, value) -> dict:
+    """``data`` with the setting at ``path`` set to ``value``. A year under a path by year
+    (``end_of_life.collection_rate.2050``) sets that anchor year and keeps the others; a
+    mapping merges into a group of settings as a scenario file's would."""
+    out = copy.deepcopy(data)
+    node = out
+    for depth, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            above = ".".join(map(str, path[: depth + 1]))
+            if isinstance(path[depth + 1], int):
+                expected = f"a year of a path by year, but {above} is a single value ({child!r}): set {above}=VALUE, or a whole path such as {above}={{2030: 0.5, 2050: 0.9}} where the setting takes one"
+            else:
+                expected = f"a setting inside {above}, which is a single value ({child!r})"
+            raise InputError(None, f"--set {key}", expected)
+        node = child
+    node.update(deep_merge(node, {path[-1]: value}) if isinstance(value, dict) else {path[-1]: value})
+    return out
 def case_dir(case: str) -> Path:
     """The folder of ``case``: a name under ``scenarios/``, or a path to a folder with a base.yaml."""
     if Path(case).is_dir() and (Path(case) / "base.yaml").exists():
@@ -399,50 +483,92 @@ def case_dir(case: str) -> Path:
     return folder
 
 
-def scenario_data(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, tuple[dict, list[Path]]]:
-    """The merged settings of each scenario of ``case`` (all, or ``names``), overrides
-    applied, not yet validated, with the files they came from (base layers first)."""
+def _layered(case: str, names: list[str] | None, overrides) -> dict[str, tuple[dict, list[Path], list[tuple[Path | str, dict]]]]:
+    """Each scenario's merged settings, files, and layers (a file or ``--set KEY``, with
+    the settings it gave)."""
     folder = case_dir(case)
-    layers = _base_layers(folder / "base.yaml")
+    layers: list[tuple[Path | str, dict]] = list(_base_layers(folder / "base.yaml"))
     merged_base: dict = {}
     for _, data in layers:
         merged_base = deep_merge(merged_base, data)
     available = merged_base.get("case", {}).get("scenarios", [])
-    cli: dict = {}
-    for text in overrides:
-        cli = deep_merge(cli, parse_override(text))
+    sets = [parse_override(text) for text in overrides]
     out = {}
     for name in names or available:
         if name not in available:
             raise InputError(folder / "base.yaml", "case.scenarios", f"a scenario named {name!r} (have {available})")
         path = folder / f"{name}.yaml"
-        out[name] = (deep_merge(deep_merge(merged_base, load_yaml(path)), cli), [p for p, _ in layers] + [path])
+        own = load_yaml(path)
+        data = deep_merge(merged_base, own)
+        cli = []
+        for key, parts, value in sets:
+            data = apply_override(data, key, parts, value)
+            cli.append((f"--set {key}", apply_override({}, key, parts, value)))
+        out[name] = (data, [p for p, _ in layers] + [path], [*layers, (path, own), *cli])
     return out
+
+
+def scenario_data(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, tuple[dict, list[Path]]]:
+    """The merged settings of each scenario of ``case`` (all, or ``names``), overrides
+    applied, not yet validated, with the files they came from (base layers first)."""
+    return {name: (data, files) for name, (data, files, _) in _layered(case, names, overrides).items()}
 
 
 def load_scenarios(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, Scenario]:
     """The validated scenarios of ``case`` (all, or ``names``), with overrides applied."""
-    scenarios = {name: validate(data, files) for name, (data, files) in scenario_data(case, names, overrides).items()}
-    for scenario in scenarios.values():
-        scenario._overrides = list(overrides)
-    return scenarios
+    return {name: validate(data, files, layers) for name, (data, files, layers) in _layered(case, names, overrides).items()}
 
 
-def validate(data: dict, files: list[Path]) -> Scenario:
+def _has(data, loc: tuple) -> int:
+    """How many leading parts of ``loc`` ``data`` contains."""
+    for depth, part in enumerate(loc):
+        if not isinstance(data, dict) or part not in data:
+            return depth
+        data = data[part]
+    return len(loc)
+
+
+def origin_of(layers: list[tuple[Path | str, dict]], loc: tuple, missing: bool = False) -> Path | str:
+    """The layer that gave the setting at ``loc`` its value: the last one that has it
+    (or, if none has all of it, the last one with the longest part of it). A missing
+    setting belongs in the case's own base.yaml, the layer before the scenario's file."""
+    files = [label for label, _ in layers if isinstance(label, Path)]
+    if missing and len(files) >= 2:
+        return files[-2]
+    return max((_has(data, loc), i, label) for i, (label, data) in enumerate(layers))[2]
+
+
+def _error_at(origin: Path | str, field: str, expected: str) -> InputError:
+    if isinstance(origin, Path):
+        return InputError(origin, field, expected)
+    return InputError(None, origin if origin == f"--set {field}" else f"{origin} ({field})", expected)
+
+
+def _most_telling(errors: list[dict]) -> dict:
+    """Of pydantic's errors (one per branch of a union), the one about the branch the
+    value was meant for: a wrong value rather than a wrong type, the deepest location."""
+    return min(errors, key=lambda e: (e["type"].endswith("_type"), -len(e["loc"])))
+
+
+def validate(data: dict, files: list[Path], layers: list[tuple[Path | str, dict]] | None = None) -> Scenario:
     """A :class:`Scenario` read from ``files`` (base first), or an :class:`InputError`
-    naming the scenario's file and the field."""
-    path = files[-1]
+    naming the file (or ``--set``) that gave the bad setting, and the field. ``layers``:
+    where each setting came from (without them, the scenario's file is named)."""
+    layers = layers or []
     try:
         scenario = Scenario.model_validate(data)
         scenario._files = list(files)
+        scenario._layers = layers
         return scenario
     except ValidationError as err:
-        first = err.errors()[0]
+        first = _most_telling(err.errors())
         # pydantic names union branches in the location; the user needs the setting's path.
-        field = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "`")))
-        message = first["msg"]
+        loc = tuple(p for p in first["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "`", "dict[", "float", "nullable[")))
+        field = ".".join(map(str, loc))
+        message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "no such setting (misspelt?)"
         elif first["type"] == "missing":
             message = "this setting is required"
-        raise InputError(path, field, message) from err
+        origin = origin_of(layers, loc, first["type"] == "missing") if layers else files[-1]
+        raise _error_at(origin, field, message) from err

@@ -50,7 +50,13 @@ def _read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool, _mtim
     values = pd.to_numeric(df["value"], errors="coerce")
     bad = values.isna()
     if bad.any():
-        raise InputError(path, "value", f"a number in every row; row {int(bad.idxmax()) + 2} has {df['value'][bad.idxmax()]!r}")
+        raise InputError(path, "value", f"a number in every row; row {int(bad.idxmax()) + 2} has {_shown(df['value'][bad.idxmax()])}")
+    # Every table holds amounts, shares, intensities or factors: none is negative or infinite,
+    # and a stray minus sign would otherwise surface deep in the stock model.
+    out_of_range = ~np.isfinite(values) | (values < 0)
+    if out_of_range.any():
+        row = int(out_of_range.idxmax())
+        raise InputError(path, "value", f"a finite number >= 0 in every row; row {row + 2} has {_shown(df['value'][row])}")
     df["value"] = values.astype(float)
     bad_grade = ~df["grade"].isin(GRADES)
     if bad_grade.any():
@@ -64,6 +70,11 @@ def _read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool, _mtim
             raise InputError(path, "year", f"a year in every row; row {int(years.isna().idxmax()) + 2} has {df['year'][years.isna().idxmax()]!r}")
         df["year"] = years.astype("Int64" if years.isna().any() else int)
     return df
+
+
+def _shown(value) -> str:
+    """A cell as the user wrote it: text quoted, a number plain (not numpy's repr)."""
+    return repr(value) if isinstance(value, str) else f"{float(value):g}"
 
 
 def _convert(df: pd.DataFrame, path: Path, unit: str) -> np.ndarray:

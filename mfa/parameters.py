@@ -127,14 +127,14 @@ def _weibull_scale(spec: config.WeibullSpec, cohorts, chemistries=None) -> xr.Da
     return _series(spec.scale, "yr", cohorts).rename(year="cohort")
 
 
-def _table_file(scenario_file: Path, field: str, name: str) -> Path:
+def _table_file(cfg: config.Scenario, field: str, name: str) -> Path:
     path = config.resolve(name)
     if not path.exists():
-        raise InputError(scenario_file, field, f"an existing input file, {name!r} does not exist")
+        raise cfg.error(field, f"an existing input file, {name!r} does not exist")
     return path
 
 
-def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndarray):
+def _regional_history(cfg: config.Scenario, history_years: np.ndarray):
     """Passenger registrations, official stock, population, cars per 1000 and the NEV
     share of new-car sales in the last historic year by ``region``: the province
     table's regions, replaced by those with data of their own."""
@@ -151,11 +151,11 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
         cpk.append(xr.DataArray(np.full(len(codes), cfg.province_table.cars_per_1000_observed), dims="region", coords={"region": codes}))
         share.append(xr.DataArray(np.full(len(codes), cfg.province_table.nev_share_of_new_cars), dims="region", coords={"region": codes}))
     for code, region in cfg.regions.items():
-        reg, off, pop = regions.own_history(code, region, source, history_years, cfg.fleet.passenger_share)
+        reg, off, pop = regions.own_history(code, region, cfg.error, history_years, cfg.fleet.passenger_share)
         registrations.append(reg)
         population.append(pop)
         cpk.append(xr.DataArray([region.cars_per_1000_observed], dims="region", coords={"region": [code]}))
-        share.append(regions.own_nev_share(code, region, source, int(history_years[-1])))
+        share.append(regions.own_nev_share(code, region, cfg.error, int(history_years[-1])))
         if off is not None:
             official.append(off)
     only = cfg.case.only_regions
@@ -167,7 +167,7 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
     if only is not None:
         known = {int(r) for part in registrations for r in part["region"].values}
         if unknown := sorted(set(only) - known):
-            raise InputError(source, "case.only_regions", f"codes of the case's regions; unknown {unknown}")
+            raise cfg.error("case.only_regions", f"codes of the case's regions; unknown {unknown}")
 
     cars_per_1000 = join(cpk).pint.quantify("1", unit_registry=ureg)
     return (
@@ -179,7 +179,7 @@ def _regional_history(cfg: config.Scenario, source: Path, history_years: np.ndar
     )
 
 
-def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
+def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     """All parameters of one scenario (no ``scenario`` dim)."""
     y = cfg.years
     years = np.arange(y.start, y.end + 1)
@@ -187,7 +187,7 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p = xr.Dataset(coords={"year": years, "powertrain": POWERTRAINS})
 
     # fleet
-    registrations, official, population, cars_per_1000, nev_share_observed = _regional_history(cfg, source, years[years <= y.history_end])
+    registrations, official, population, cars_per_1000, nev_share_observed = _regional_history(cfg, years[years <= y.history_end])
     p["passenger_registrations"] = registrations.reindex(year=years, fill_value=0.0)
     if official is not None:
         p["official_nev_stock"] = official
@@ -201,7 +201,7 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["car_lifetime_scale"] = _weibull_scale(fleet.car_lifetime, years)
     p["nev_share_observed"] = nev_share_observed
     p["projection_break"] = ureg.Quantity(float(fleet.projection_break is not None), "1")
-    for part, da in _share_path(fleet.nev_share_of_sales, y.history_end, years, source).items():
+    for part, da in _share_path(fleet.nev_share_of_sales, y.history_end, years, cfg.error).items():
         p[f"nev_share_of_sales_{part}"] = da.pint.quantify("1" if part != "slope_weight" else "yr", unit_registry=ureg)
     bev = _series(fleet.bev_share_of_sales, "1", years).rename(year="cohort")
     p["powertrain_share"] = xr.concat([bev, 1 - bev], dim=xr.DataArray(POWERTRAINS, dims="powertrain"))
@@ -209,27 +209,27 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["vehicle_lifetime_scale"] = _weibull_scale(fleet.lifetime, years)
 
     # batteries
-    capacity = read_table(_table_file(source, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
+    capacity_table = read_table(_table_file(cfg, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
     # capacity_scale is a scenario lever: it moves the packs of projected cohorts only,
     # never the history (the packs already sold are data, the same in every scenario)
     scale = _series(bat.capacity_scale, "1", years).where(xr.DataArray(years > y.history_end, dims="year", coords={"year": years}), 1.0)
-    capacity = interpolate_years(capacity, years) * scale
+    capacity = interpolate_years(capacity_table, years) * scale
     p["battery_capacity"] = capacity.sel(powertrain=POWERTRAINS).rename(year="cohort")
-    chemistry_file = _table_file(source, "batteries.chemistry_file", bat.chemistry_file)
+    chemistry_file = _table_file(cfg, "batteries.chemistry_file", bat.chemistry_file)
     shares = read_table(chemistry_file, ("path", "year", "chemistry"), "1", {"path": bat.chemistry_path}).fillna(0.0)
     totals = shares.sum("chemistry").pint.dequantify()
     if not np.allclose(totals, 1.0, atol=1e-6):
         bad = int(totals["year"][np.argmax(np.abs(totals.values - 1))])
         raise InputError(chemistry_file, "value", f"chemistry shares of path {bat.chemistry_path!r} summing to 1; year {bad} sums to {float(totals.sel(year=bad)):.4f}")
     p["chemistry_share"] = interpolate_years(shares, years).rename(year="cohort")
-    intensity = read_table(_table_file(source, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
+    intensity = read_table(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
     chemistries = list(shares["chemistry"].values)
     missing_chem = sorted(set(chemistries) - set(intensity["chemistry"].values))
     if missing_chem:
         raise InputError(bat.intensity_file, "chemistry", f"metal content for every chemistry in use; missing {missing_chem}")
     _require_complete(intensity, bat.intensity_file, "element", "chemistry")
     # elements in the order the file gives them (Li, Ni, Co, Mn first), not alphabetical
-    elements = list(dict.fromkeys(read_rows(_table_file(source, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"))["element"]))
+    elements = list(dict.fromkeys(read_rows(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"))["element"]))
     intensity = intensity.sel(element=elements)
     p["metal_intensity"] = intensity.sel(chemistry=chemistries)
     p["battery_lifetime_shape"] = ureg.Quantity(bat.lifetime.shape, "1")
@@ -240,12 +240,12 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     try:
         p["second_use_share"] = _by_name(eol.second_use_share, chemistries, "1", "chemistry")
     except ValueError as err:
-        raise InputError(source, "end_of_life.second_use_share", str(err)) from err
+        raise cfg.error("end_of_life.second_use_share", str(err)) from err
     p["second_use_mean"] = ureg.Quantity(eol.second_use_lifetime.mean, "yr")
     p["second_use_sd"] = ureg.Quantity(eol.second_use_lifetime.sd, "yr")
     p["second_use_collection_rate"] = ureg.Quantity(eol.second_use_collection_rate, "1")
     p["collection_rate"] = _series(eol.collection_rate, "1", years)
-    efficiency_file = _table_file(source, "end_of_life.efficiency_file", eol.efficiency_file)
+    efficiency_file = _table_file(cfg, "end_of_life.efficiency_file", eol.efficiency_file)
     efficiency = read_table(efficiency_file, ("process", "element"), "1")
     _require_complete(efficiency, eol.efficiency_file, "element", "process")
     missing = sorted(set(intensity["element"].values) - set(efficiency["element"].values))
@@ -253,13 +253,13 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
         raise InputError(eol.efficiency_file, "element", f"a recovery efficiency for every element of {bat.intensity_file}; missing {missing}")
     unknown = sorted(set(eol.recycling_process.values()) - set(efficiency["process"].values))
     if unknown:
-        raise InputError(source, "end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
+        raise cfg.error("end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
     starts = sorted(eol.recycling_process)
     in_use = [eol.recycling_process[max([s for s in starts if s <= yr], default=starts[0])] for yr in years]
     p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process").sel(element=intensity["element"].values)
 
     # carbon
-    carbon_file = _table_file(source, "carbon.file", carbon.file)
+    carbon_file = _table_file(cfg, "carbon.file", carbon.file)
 
     p["petrol_emission_factor"] = _carbon_scalar(carbon_file, "petrol_emission_factor", "kg/L")
     p["ice_consumption"] = _carbon_path(carbon_file, "ice_fuel_consumption", "L/km", years) * carbon.ice_consumption_scale
@@ -275,11 +275,12 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     p["phev_fuel_consumption"] = _carbon_scalar(carbon_file, "phev_charge_sustaining_consumption", "L/km")
     mileage = _carbon_path(carbon_file, "annual_mileage", "km/yr", years)
     p["annual_mileage"] = mileage if carbon.annual_mileage is None else _series(carbon.annual_mileage, "km/yr", years)
-    grid_file = _table_file(source, "carbon.grid_file", carbon.grid_file)
+    grid_file = _table_file(cfg, "carbon.grid_file", carbon.grid_file)
     grid = read_table(grid_file, ("path", "year"), "kg/kWh")
     unknown = sorted(set(carbon.grid_paths) - set(grid["path"].values))
     if unknown or not carbon.grid_paths:
-        raise InputError(source, "carbon.grid_paths", f"one or more paths of {carbon.grid_file}; unknown {unknown}")
+        raise cfg.error("carbon.grid_paths", f"one or more paths of {carbon.grid_file}; unknown {unknown}")
+    p.attrs["input_data_end"] = max(int(table["year"].max()) for table in (capacity_table, shares, grid))
     factors = interpolate_years(grid.sel(path=carbon.grid_paths), years)
     p["grid_factor"] = xr.concat([factors.max("path"), factors.min("path")], dim=xr.DataArray(["lower", "upper"], dims="bound"))
     factors = _carbon_by_element(carbon_file, "kg/kg")
@@ -291,7 +292,7 @@ def scenario_parameters(cfg: config.Scenario, source: Path) -> xr.Dataset:
     return p
 
 
-def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, source) -> dict[str, xr.DataArray]:
+def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, error) -> dict[str, xr.DataArray]:
     """The projected NEV share of sales by ``year`` as two paths from the observed share
     in ``history_end``, each ``observed * weight + slope * slope_weight + rest``:
 
@@ -305,7 +306,7 @@ def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, 
     observed share and slope may differ by region."""
     later = sorted(a for a in anchors if a > history_end)
     if not later:
-        raise InputError(source, "fleet.nev_share_of_sales", f"at least one anchor year after {history_end}, e.g. {{2030: 1.0}}")
+        raise error("fleet.nev_share_of_sales", f"at least one anchor year after {history_end}, e.g. {{2030: 1.0}}")
     nodes = np.array([history_end, *later], dtype=float)
     values = np.array([anchors[a] for a in later])
     linear = np.stack([np.interp(years, nodes, np.eye(len(nodes))[k]) for k in range(len(nodes))], axis=-1)
@@ -375,7 +376,12 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
 
     per = {}
     for name, cfg in scenarios.items():
-        per[name] = scenario_parameters(cfg, cfg.source).pint.dequantify()
+        per[name] = scenario_parameters(cfg).pint.dequantify()
+    # The choice for years past every projection table: run on, each path held flat at its
+    # last value, and say so once (a shorter years.end avoids it).
+    end, data_end = next(iter(scenarios.values())).years.end, min(p.attrs.pop("input_data_end") for p in per.values())
+    if end > data_end:
+        log.warning("years.end %d is past the input data, whose projections end in %d: every path is held flat from its last year (set years.end <= %d to avoid this)", end, data_end, data_end)
     stacked = _stack(per).pint.quantify(unit_registry=ureg)
     for name in stacked.data_vars:
         for scenario, cfg in scenarios.items():
@@ -398,9 +404,9 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
     clipped = []
     for name in draws["parameter"].values:
         spec = next(cfg.uncertainty[name] for cfg in scenarios.values() if name in cfg.uncertainty)
-        source = next(cfg.source for cfg in scenarios.values() if name in cfg.uncertainty)
+        owner = next(cfg for cfg in scenarios.values() if name in cfg.uncertainty)
         if name not in p:
-            raise InputError(source, f"uncertainty.{name}", f"one of the model's parameters: {sorted(p.data_vars)}")
+            raise owner.error(f"uncertainty.{name}", f"one of the model's parameters: {sorted(p.data_vars)}")
         unit = p[name].data.units
         base = p[name].copy(data=p[name].data.magnitude)
         value = draws.sel(parameter=name, drop=True)
@@ -409,7 +415,7 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
         if spec.where:
             unknown = [k for k in spec.where if k not in base.dims]
             if unknown:
-                raise InputError(source, f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
+                raise owner.error(f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
             mask = np.logical_and.reduce([base[k] == v for k, v in spec.where.items()])
             changed = xr.where(mask, changed, base)
             if spec.renormalise:

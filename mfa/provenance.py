@@ -42,25 +42,11 @@ def _get(model, parts: list[str]) -> list:
     return values
 
 
-def _has(data: dict, parts: list[str]) -> bool:
-    for part in parts:
-        if not isinstance(data, dict):
-            return False
-        if part not in data:
-            # region codes are int keys: a path through a mapping of regions matches any
-            found = [v for v in data.values() if isinstance(v, dict) and part in v]
-            if not found:
-                return False
-            data = found[0]
-        data = data[part]
-    return True
-
-
 def origin(cfg: config.Scenario, setting: str) -> tuple[str, str]:
     """``(file, setting)``: the file or option a setting came from, and which of its
     alternatives (``|``-separated; the first that applies wins) it was. For a ``*_file``
-    setting, the input file(s) it names; else ``--set KEY`` when an override set it,
-    else the last scenario file that writes it, else ``default``."""
+    setting, the input file(s) it names; else the scenario layer or ``--set KEY`` that
+    gave it its value (:func:`mfa.config.origin_of`), or ``default``."""
     for alternative in (a.strip() for a in setting.split("|") if a.strip()):
         parts = alternative.split(".")
         values = _get(cfg, parts)
@@ -68,14 +54,10 @@ def origin(cfg: config.Scenario, setting: str) -> tuple[str, str]:
             continue
         if parts[-1].endswith("file"):
             return ", ".join(dict.fromkeys(str(v) for v in values)), alternative
-        for text in reversed(cfg._overrides):
-            key = text.split("=", 1)[0].strip()
-            if key == alternative or key.startswith(alternative + ".") or alternative.startswith(key + "."):
-                return f"--set {key}", alternative
-        for path in reversed(cfg._files):
-            if _has(config.load_yaml(path), parts):
-                return relative(path), alternative
-        return "default", alternative
+        if not cfg._layers:
+            return "default", alternative
+        where = config.origin_of(cfg._layers, tuple(parts))
+        return (relative(where) if isinstance(where, Path) else str(where)), alternative
     return "", setting
 
 
@@ -175,9 +157,11 @@ def table(scenarios: dict[str, config.Scenario]) -> pd.DataFrame:
         for r in yaml_settings(path)[1]:
             rows.append({"kind": "setting", "file": relative(path), "key": r["key"], "value": r["value"],
                          "grade": r["grade"], "note": r["comment"]})
-    for text in dict.fromkeys(t for cfg in scenarios.values() for t in cfg._overrides):
-        key, _, value = text.partition("=")
-        rows.append({"kind": "override", "file": "--set", "key": key.strip(), "value": value.strip(), "note": "command-line override"})
+    overrides = {label: data for cfg in scenarios.values() for label, data in cfg._layers if isinstance(label, str)}
+    for label, data in overrides.items():
+        while isinstance(data, dict) and len(data) == 1:  # down to the value the option set
+            data = next(iter(data.values()))
+        rows.append({"kind": "override", "file": "--set", "key": label.removeprefix("--set "), "value": str(data), "note": "command-line override"})
     for name in input_files(scenarios):
         frame = pd.read_csv(config.resolve(name), dtype=str, keep_default_na=False)
         keys = [c for c in frame.columns if c not in META_COLUMNS]

@@ -76,16 +76,17 @@ def metadata(cfg: config.Scenario) -> pd.DataFrame:
     return meta.sort_values("code").reset_index(drop=True)
 
 
-def own_history(code: int, region: config.Region, source, years: np.ndarray, passenger_share: float):
+def own_history(code: int, region: config.Region, blame, years: np.ndarray, passenger_share: float):
     """Passenger registrations (vehicle/yr), official NEV stock (vehicle) and population
-    (person) of a region with data of its own, each with a ``region`` dim of one."""
+    (person) of a region with data of its own, each with a ``region`` dim of one.
+    ``blame(field, expected)``: the error about a setting (:meth:`mfa.config.Scenario.error`)."""
     path = config.resolve(region.history_file)
     if not path.exists():
-        raise InputError(source, f"regions.{code}.history_file", f"an existing input file, {region.history_file!r} does not exist")
+        raise blame(f"regions.{code}.history_file", f"an existing input file, {region.history_file!r} does not exist")
     registrations = read_table(path, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
     missing = np.setdiff1d(years, registrations["year"].values)
     if missing.size:
-        raise InputError(path, "year", f"nev_registrations for every year {years[0]}-{years[-1]}; missing {missing.tolist()}")
+        raise InputError(path, "year", f"nev_registrations for every year {years[0]}-{years[-1]} (years.start to years.history_end); missing {missing.tolist()}")
     passenger = registrations.sel(year=years) * passenger_share
     stock_rows = read_rows(path, ("variable", "year"))
     official = (
@@ -95,18 +96,19 @@ def own_history(code: int, region: config.Region, source, years: np.ndarray, pas
     )
     pop_path = config.resolve(region.population_file)
     if not pop_path.exists():
-        raise InputError(source, f"regions.{code}.population_file", f"an existing input file, {region.population_file!r} does not exist")
+        raise blame(f"regions.{code}.population_file", f"an existing input file, {region.population_file!r} does not exist")
     population = read_table(pop_path, ("year",), "person").rename(year="population_year")
     expand = lambda da: None if da is None else da.expand_dims(region=[code])  # noqa: E731
     return expand(passenger), expand(official), expand(population)
 
 
-def own_nev_share(code: int, region: config.Region, source, year: int) -> xr.DataArray:
+def own_nev_share(code: int, region: config.Region, blame, year: int) -> xr.DataArray:
     """The NEV share of new-car sales of a region with data of its own in ``year``
-    (``nev_share_new_cars`` of its new-car sales file), with a ``region`` dim of one."""
+    (``nev_share_new_cars`` of its new-car sales file), with a ``region`` dim of one.
+    ``blame(field, expected)``: the error about a setting (:meth:`mfa.config.Scenario.error`)."""
     path = config.resolve(region.new_car_sales_file)
     if not path.exists():
-        raise InputError(source, f"regions.{code}.new_car_sales_file", f"an existing input file, {region.new_car_sales_file!r} does not exist")
+        raise blame(f"regions.{code}.new_car_sales_file", f"an existing input file, {region.new_car_sales_file!r} does not exist")
     shares = plain(read_table(path, ("variable", "year"), "1", {"variable": "nev_share_new_cars"}), "1")
     if year not in shares["year"].values:
         raise InputError(path, "year", f"a nev_share_new_cars row for {year}, the last historic year")

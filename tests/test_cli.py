@@ -58,7 +58,7 @@ def copy_input(tmp_path: Path, name: str, change) -> Path:
 def test_missing_input_file(tmp_path):
     out = tmp_path / "out"
     result = run_cli("--set", "regions.460000.history_file=inputs/nope.csv", out=out)
-    assert_clean_failure(result, out, "negative.yaml", "regions.460000.history_file", "inputs/nope.csv")
+    assert_clean_failure(result, out, "--set regions.460000.history_file", "inputs/nope.csv")
 
 
 def test_missing_scenario_file(case_copy, tmp_path):
@@ -100,7 +100,7 @@ def test_tonnes_in_a_share_table(case_copy, tmp_path):
 def test_negative_rate(tmp_path):
     out = tmp_path / "out"
     result = run_cli("--set", "end_of_life.collection_rate=-0.1", out=out)
-    assert_clean_failure(result, out, "end_of_life.collection_rate", "greater than or equal to 0")
+    assert_clean_failure(result, out, "--set end_of_life.collection_rate", "a finite number in [0, 1], got -0.1")
 
 
 def test_shares_that_do_not_sum_to_one(case_copy, tmp_path):

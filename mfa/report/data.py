@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import InputError
 from ..units import is_quantified, udunits
 
 BASE_DIMS = ("scenario", "region", "year")
@@ -38,9 +39,16 @@ QUANTILE = "quantile"
 
 
 def open_results(path: Path) -> xr.Dataset:
-    """``results.nc`` loaded into memory (the file is closed again)."""
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+    """``results.nc`` loaded into memory (the file is closed again); an :class:`InputError`
+    for a file that is not a complete results.nc (truncated, damaged, something else)."""
+    try:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+    except (OSError, ValueError, RuntimeError) as err:  # netCDF4 and xarray's engine guessing raise these
+        raise InputError(path, "file", f"a complete results.nc written by `mfa run` (this one cannot be read: {err}); run mfa run again") from err
+    if "scenario" not in ds.dims or "year" not in ds.dims:
+        raise InputError(path, "file", "a results.nc written by `mfa run` (this file has no scenario and year dims)")
+    return ds
 
 
 def plain_dataset(results: xr.Dataset) -> xr.Dataset:
