@@ -106,7 +106,7 @@ def wide_table(results: xr.Dataset, variables: list[str] | None = None) -> tuple
                 "description": var.description if var else "", "source_variable": name, "scenario": "",
                 "element": label if detail == ["element"] else "", "year": "",
             })
-    frame = xr.Dataset(columns).to_dataframe().reset_index()
+    frame = xr.Dataset(columns).to_dataframe(dim_order=["region", "scenario", "year"]).reset_index()
     frame["region"] = frame["region"].astype("int32")
     frame["year"] = frame["year"].astype("int32")
     frame["scenario"] = frame["scenario"].astype(str)
@@ -135,13 +135,15 @@ def write_geopackage(
     table.insert(1, "name_en", table["region"].map(names["name_en"]).astype(str))
     table.insert(2, "name_zh", table["region"].map(names["name_zh"]).astype(str))
     identity = pd.DataFrame([
-        {"name": "region", "alias": "region code (GB/T 2260)", "description": "GB/T 2260 code of the region"},
-        {"name": "name_en", "alias": "region name (English)", "description": "Region name in English"},
-        {"name": "name_zh", "alias": "region name (Chinese)", "description": "Region name in Chinese"},
-        {"name": "scenario", "alias": "scenario", "description": "Scenario of the case"},
-        {"name": "year", "alias": "model year", "description": "Calendar year of the values (flows during it, stocks at its end)"},
-        {"name": "date", "alias": "date (1 July of the year)", "description": "Middle of the model year, for the QGIS Temporal Controller"},
-    ], columns=list(DICTIONARY_COLUMNS)).fillna("")
+        {**dict.fromkeys(DICTIONARY_COLUMNS, ""), "name": name, "alias": alias, "description": description} for name, alias, description in (
+            ("region", "region code (GB/T 2260)", "GB/T 2260 code of the region"),
+            ("name_en", "region name (English)", "Region name in English"),
+            ("name_zh", "region name (Chinese)", "Region name in Chinese"),
+            ("scenario", "scenario", "Scenario of the case"),
+            ("year", "model year", "Calendar year of the values (flows during it, stocks at its end)"),
+            ("date", "date (1 July of the year)", "Middle of the model year, for the QGIS Temporal Controller"),
+        )
+    ])
     geometry = np.array([by_code[c] for c in table["region"].to_numpy()], dtype=object)
     return write_layer(path, LAYER, table, geometry, pd.concat([identity, fields], ignore_index=True),
                        "mfa results: one feature per region, scenario and year, one field per variable")
