@@ -136,14 +136,20 @@ def _with_chemistry_all(da: xr.DataArray) -> xr.DataArray:
     return xr.concat([da, da.sum("chemistry").expand_dims(chemistry=[ALL])], "chemistry")
 
 
+def _string_regions(da: xr.DataArray) -> xr.DataArray:
+    """``da`` with string region codes and no other coordinate along ``region``: names
+    (``name_en``...) cannot be summed into a total, which is what used to drop the whole
+    table of a multi-region run; :func:`_named` puts them back as columns."""
+    da = da.drop_vars([c for c in da.coords if c != "region" and "region" in da[c].dims])
+    return da.assign_coords(region=da["region"].astype(str))
+
+
 def _with_total(da: xr.DataArray) -> xr.DataArray:
-    """``da`` with string region codes and, with several regions, a :data:`TOTAL` region
-    summing them; region names are left to :func:`_named` (coordinates along ``region``
-    such as ``name_en`` cannot be summed, which is what used to drop the whole table)."""
+    """``da`` (:func:`_string_regions`) with, when it has several regions, a
+    :data:`TOTAL` region summing them."""
     if "region" not in da.dims:
         return da
-    da = da.drop_vars([c for c in da.coords if c != "region" and "region" in da[c].dims])
-    da = da.assign_coords(region=da["region"].astype(str))
+    da = _string_regions(da)
     if da.sizes["region"] < 2:
         return da
     return xr.concat([da, da.sum("region").expand_dims(region=[TOTAL])], "region")
@@ -176,13 +182,12 @@ def _quantile_frame(results: xr.Dataset) -> pd.DataFrame | None:
             da = da.assign_coords(quantile=[PERCENTILES[float(q)] for q in da["quantile"].values])
             if "element" not in da.dims:
                 da = da.expand_dims(element=[CAPACITY])
-            da = _with_total(da).rename(element="quantity")
-            frame = da.to_series().unstack("quantile").reset_index()
+            # no total region: a sum of per-region quantiles is no quantile of the sum
+            frame = _string_regions(da).rename(element="quantity").to_series().unstack("quantile").reset_index()
             frames.append(frame.assign(stream=stream, chemistry=ALL))
     if not frames:
         return None
     out = pd.concat(frames, ignore_index=True)
-    out = out[out["region"] != TOTAL]  # the total of per-region quantiles would be no quantile
     out["scenario"] = out["scenario"].astype(str)
     return out
 
