@@ -11,7 +11,9 @@ not real boundaries (tests/fixtures/make_boundaries.py writes it).
 
 import importlib.util
 import json
+import os
 import re
+import shutil
 import sqlite3
 import subprocess
 from contextlib import closing
@@ -492,7 +494,7 @@ def test_results_gpkg_has_one_row_per_region_scenario_year_and_a_date(written, p
     np.testing.assert_allclose(rows["metal_demand_li"], plain(provinces["metal_demand"].sel(element="Li", **pick), "t/yr").values)
     np.testing.assert_allclose(rows["vehicle_stock"], plain(provinces["vehicle_stock"].sel(**pick).sum("powertrain"), "vehicle").values)
     assert list(rows["year"]) == provinces["year"].values.tolist() and set(rows["name_zh"]) == {"海南省"}
-    assert [str(d)[:10] for d in rows["date"]] == [f"{y}-07-01" for y in provinces["year"].values]
+    assert [str(d)[:10] for d in rows["date"]] == [f"{y}-01-01" for y in provinces["year"].values]
     assert shapely.from_wkb(wkb[0]).equals(shapely.Point(110.32, 20.04))
     columns, _ = gpkg_metadata(paths["gpkg"], "results")
     assert columns["metal_demand_li"][0] == "material demand, Li [t yr-1]"
@@ -525,3 +527,44 @@ def test_mfa_run_with_boundaries_writes_polygons_and_the_geopackages(tmp_path):
     info = pyogrio.read_info(out / "results.gpkg")
     assert info["features"] == 31 * results.sizes["year"] and info["geometry_type"] == "MultiPolygon"
     assert (out / "gis_fields.csv").exists()
+
+
+QGIS_CHECK = """
+import json, os, sys
+from qgis.core import Qgis, QgsApplication, QgsProviderRegistry, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+out = {"version": Qgis.version()}
+for path, layer, field in zip(sys.argv[1::3], sys.argv[2::3], sys.argv[3::3]):
+    vl = QgsVectorLayer(f"{path}|layername={layer}", layer, "ogr")
+    loaded = int(vl.temporalProperties().isActive())
+    vl.loadDefaultStyle()  # as "Layer Properties > Style > Default" does
+    t = vl.temporalProperties()
+    out[layer] = {
+        "valid": vl.isValid(), "features": vl.featureCount(), "alias": vl.fields().field(field).alias(),
+        "temporal": [loaded, int(t.isActive()), t.startField(), t.fixedDuration()],
+        "sublayers": [s.name() for s in QgsProviderRegistry.instance().querySublayers(path)],
+    }
+print(json.dumps(out), flush=True)
+os._exit(0)  # QGIS 3.22 may crash tearing down its application object
+"""
+
+
+def test_qgis_shows_the_aliases_and_one_layer_per_file(written):
+    """PyQGIS (Debian python3-qgis, a system Python's package) when it is installed; the
+    file checks above hold without it."""
+    python = shutil.which("python3", path="/usr/bin")
+    found = python and subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60).returncode == 0
+    if not found:
+        pytest.skip("PyQGIS is not installed (Debian python3-qgis)")
+    paths, _ = written
+    args = [str(paths["layer_polygons"]), gis.LAYER, "li_demand_2030_conservative", str(paths["gpkg"]), "results", "metal_demand_li"]
+    done = subprocess.run([python, "-c", QGIS_CHECK, *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    regions, results = report[gis.LAYER], report["results"]
+    assert regions["valid"] and regions["features"] == 31 and regions["sublayers"] == [gis.LAYER]
+    assert regions["alias"] == "lithium demand in 2030, conservative scenario [t yr-1]"
+    assert results["valid"] and results["sublayers"] == ["results"]
+    assert results["alias"] == "material demand, Li [t yr-1]"
+    assert results["temporal"][1:] == [1, "date", 1.0]

@@ -14,7 +14,7 @@ region              int32     GB/T 2260 code
 name_en, name_zh    string    region names
 scenario            string    scenario name
 year                int32     model year
-date                Date      1 July of the year: the Temporal Controller's field
+date                Date      1 January of the year: the Temporal Controller's field
 metal_demand_li...  float64   ``<variable>_<element>`` for variables by element
 vehicle_stock...    float64   other summary variables, powertrain and chemistry summed;
                               a remaining detail dim in the name (``carbon_reduction_upper``)
@@ -26,7 +26,9 @@ One row per region, scenario and year (wide) instead of one per value (long): th
 table repeated the keys, the unit and the geometry for every number (26 MB of points
 for a 2.4 MB results.nc); units now live once per column.
 
-Field metadata is written three ways, because readers differ (GDAL 3.6 of Debian 12
+The layer's default QGIS style sets the Temporal Controller up: each feature lasts one
+year from ``date`` (1 January, so that a one-year step shows one model year). Field
+metadata is written three ways, because readers differ (GDAL 3.6 of Debian 12
 reads none of the first two): the ``gpkg_data_columns`` table of the GeoPackage schema
 extension (``title``: alias with the unit, ``description``: comment), which GDAL >= 3.7
 reads as each field's alternative name and comment; a default QGIS style in
@@ -110,7 +112,7 @@ def wide_table(results: xr.Dataset, variables: list[str] | None = None) -> tuple
     frame["region"] = frame["region"].astype("int32")
     frame["year"] = frame["year"].astype("int32")
     frame["scenario"] = frame["scenario"].astype(str)
-    frame.insert(3, "date", pd.to_datetime(frame["year"].astype(str) + "-07-01").to_numpy(dtype="datetime64[D]"))
+    frame.insert(3, "date", pd.to_datetime(frame["year"].astype(str) + "-01-01").to_numpy(dtype="datetime64[D]"))
     return frame, pd.DataFrame(fields, columns=list(DICTIONARY_COLUMNS))
 
 
@@ -141,12 +143,12 @@ def write_geopackage(
             ("name_zh", "region name (Chinese)", "Region name in Chinese"),
             ("scenario", "scenario", "Scenario of the case"),
             ("year", "model year", "Calendar year of the values (flows during it, stocks at its end)"),
-            ("date", "date (1 July of the year)", "Middle of the model year, for the QGIS Temporal Controller"),
+            ("date", "date (start of the model year)", "1 January of the model year; each feature lasts one year (QGIS Temporal Controller)"),
         )
     ])
     geometry = np.array([by_code[c] for c in table["region"].to_numpy()], dtype=object)
     return write_layer(path, LAYER, table, geometry, pd.concat([identity, fields], ignore_index=True),
-                       "mfa results: one feature per region, scenario and year, one field per variable")
+                       "mfa results: one feature per region, scenario and year, one field per variable", temporal="date")
 
 
 def _geometry_type(wkb: np.ndarray) -> str:
@@ -156,10 +158,13 @@ def _geometry_type(wkb: np.ndarray) -> str:
     return "Point" if kinds <= {"Point"} else "MultiPolygon"
 
 
-def write_layer(path: Path, layer: str, table: pd.DataFrame, geometry: np.ndarray, fields: pd.DataFrame, description: str) -> Path:
+def write_layer(
+    path: Path, layer: str, table: pd.DataFrame, geometry: np.ndarray, fields: pd.DataFrame, description: str, temporal: str | None = None,
+) -> Path:
     """Write ``table`` with ``geometry`` (WKB, WGS 84) as the GeoPackage layer ``layer``
     at ``path`` (atomically); ``fields`` (:data:`DICTIONARY_COLUMNS`) gives each
-    column's alias, unit and description, written as field metadata (module docstring)."""
+    column's alias, unit and description, written as field metadata (module docstring).
+    With ``temporal`` (a date field), QGIS shows each feature for one year from it."""
     import pyogrio
 
     columns = list(table.columns)
@@ -177,7 +182,7 @@ def write_layer(path: Path, layer: str, table: pd.DataFrame, geometry: np.ndarra
                 # GeoPackage 1.2: GDAL 3.6 (Debian 12) and older QGIS read it without a warning
                 dataset_options={"VERSION": "1.2"}, layer_metadata=layer_metadata,
             )
-            _write_field_metadata(gpkg, layer, meta)
+            _write_field_metadata(gpkg, layer, meta, temporal)
             os.replace(gpkg, tmp)
         finally:
             for leftover in (gpkg, gpkg.with_name(gpkg.name + "-journal"), gpkg.with_name(gpkg.name + "-wal")):
@@ -186,17 +191,24 @@ def write_layer(path: Path, layer: str, table: pd.DataFrame, geometry: np.ndarra
     return Path(path)
 
 
-def _qml(meta: pd.DataFrame) -> str:
-    """A QGIS style (fields category only) setting each field's alias; index 0 is the fid."""
+def _qml(meta: pd.DataFrame, temporal: str | None) -> str:
+    """A QGIS style of the fields category only (each field's alias; index 0 is the
+    fid), and of the temporal category when ``temporal`` names a date field (mode 1:
+    a date field per feature, lasting one year)."""
     aliases = "".join(
         f"<alias field={quoteattr(name)} index=\"{i}\" name={quoteattr(row.alias)}/>"
         for i, (name, row) in enumerate(meta.iterrows(), start=1)
     )
-    return (f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'><qgis version=\"3.22.0\" styleCategories=\"Fields\">"
-            f"<aliases>{aliases}</aliases></qgis>")
+    categories, extra = "Fields", ""
+    if temporal:
+        categories = "Fields|Temporal"
+        extra = (f"<temporal enabled=\"1\" mode=\"1\" startField={quoteattr(temporal)} endField=\"\" durationField=\"\""
+                 " durationUnit=\"y\" fixedDuration=\"1\" accumulate=\"0\" startExpression=\"\" endExpression=\"\"/>")
+    return (f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'><qgis version=\"3.22.0\" styleCategories=\"{categories}\">"
+            f"{extra}<aliases>{aliases}</aliases></qgis>")
 
 
-def _write_field_metadata(gpkg: Path, layer: str, meta: pd.DataFrame) -> None:
+def _write_field_metadata(gpkg: Path, layer: str, meta: pd.DataFrame, temporal: str | None) -> None:
     """The ``gpkg_data_columns`` rows (schema extension, as GDAL >= 3.7 writes them) and
     a default QGIS style in ``layer_styles`` (as QGIS saves one into a GeoPackage)."""
     with closing(sqlite3.connect(gpkg)) as con, con:
@@ -224,7 +236,7 @@ def _write_field_metadata(gpkg: Path, layer: str, meta: pd.DataFrame) -> None:
             "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName, styleQML,"
             " styleSLD, useAsDefault, description, owner, ui, update_time)"
             " VALUES ('', '', ?, 'geom', ?, ?, '', 1, 'field aliases with units (mfa)', '', '', strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-            (layer, layer, _qml(meta)),
+            (layer, layer, _qml(meta, temporal)),
         )
         # registered as QGIS registers it: an attributes table of the GeoPackage
         con.execute(
