@@ -243,6 +243,7 @@ def test_results_nc_is_a_cf_timeseries_of_the_regions(written, provinces):
         assert ds.attrs["featureType"] == "timeSeries"
         assert ds.cf.axes["T"] == ["time"] and ds.cf.axes["X"] == ["lon"] and ds.cf.axes["Y"] == ["lat"]
         assert ds["time"].dims == ("year",) and "year" in ds.dims  # readers keep selecting by year
+        assert "time_bnds" in ds.coords and all(v.dtype.kind == "f" for v in ds.data_vars.values())  # data: numbers only
         assert [t.year for t in pd.DatetimeIndex(ds["time"].values)] == provinces["year"].values.tolist()
         assert set(pd.DatetimeIndex(ds["time"].values).strftime("%m-%d")) == {"07-01"}
         bounds = pd.DatetimeIndex(ds["time_bnds"].values[:, 0]), pd.DatetimeIndex(ds["time_bnds"].values[:, 1])

@@ -87,7 +87,7 @@ def to_cf(results: xr.Dataset, attrs: dict) -> xr.Dataset:
 def encoding(ds: xr.Dataset) -> dict:
     enc = {}
     for name, var in ds.variables.items():
-        if name in ds.coords or name == TIME_BOUNDS:
+        if name in ds.coords:
             enc[name] = {"_FillValue": None}
             if var.dtype.kind == "U":
                 enc[name]["dtype"] = "S1"
@@ -104,10 +104,10 @@ def write(results: xr.Dataset, path: Path, attrs: dict, extra: xr.Dataset | None
     ds = to_cf(results, attrs)
     if coords:
         ds = ds.assign_coords(coords)
-    time = cf_time(ds["year"].values)
-    ds = ds.assign_coords(time=time["time"])
-    ds[TIME_BOUNDS] = time[TIME_BOUNDS]
-    ds[TIME_BOUNDS].encoding["coordinates"] = None  # CF: bounds inherit their coordinate's metadata
+    # the bounds as a coordinate too: xarray lists it in the global "coordinates" attribute,
+    # so readers that loop over the data variables (all numbers in units) never meet it.
+    # xarray writes it without units and calendar, as CF asks (they are the coordinate's)
+    ds = ds.assign_coords(cf_time(ds["year"].values))
     if "lat" in ds.coords and "lon" in ds.coords:
         ds["region"].attrs["cf_role"] = "timeseries_id"
         ds.attrs["featureType"] = "timeSeries"
