@@ -188,6 +188,7 @@ def write_layer(
             for leftover in (gpkg, gpkg.with_name(gpkg.name + "-journal"), gpkg.with_name(gpkg.name + "-wal")):
                 if leftover.exists():
                     leftover.unlink()
+    log.info("%s: layer %s, %d features, %d fields", path, layer, len(table), len(columns))
     return Path(path)
 
 

@@ -219,6 +219,7 @@ def feedstock_table(results: xr.Dataset, start: int | None = None, drop_unused: 
     frame["unit"] = frame["quantity"].map(units)
     frame = _named(frame, results)
     quantiles = _quantile_frame(results)
+    log.info("feedstock table: %d rows, quantiles %s", len(frame), "from the samples" if quantiles is not None else "none (no samples)")
     if quantiles is not None:
         keys = ["scenario", "region", "year", "chemistry", "stream", "quantity"]
         frame = frame.merge(quantiles[keys + list(PERCENTILES.values())], on=keys, how="left")
