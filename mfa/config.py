@@ -258,6 +258,10 @@ class Batteries(_Strict):
     """Which path of the chemistry file to use."""
     intensity_file: str
     """Metal content by chemistry and element (kg per kWh)."""
+    pack_mass_file: str
+    """Pack mass per kWh by chemistry (kg per kWh): feedstock tonnage for recyclers."""
+    black_mass_file: str
+    """Black mass (cathode and anode active material) as a share of pack mass, by chemistry."""
     lifetime: WeibullSpec
     """Battery lifetime (scale may be given by chemistry)."""
     replacement_max_vehicle_age: Q("yr")

@@ -30,8 +30,9 @@ def content(capacity: xr.DataArray, intensity: xr.DataArray, keep_chemistry: boo
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """The material twin of every capacity variable, by ``element``; material demand by
-    chemistry; and the intensity itself (in the results, so that readers can split any
-    battery flow by chemistry)."""
+    chemistry; and the intensity, pack mass per kWh and black-mass yield themselves (in
+    the results, so that readers of the run folder alone can split any battery flow by
+    chemistry into material, pack tonnage and black mass)."""
     intensity = p["metal_intensity"]
     pairs = system.content_pairs()
     # every twin in one contraction: the capacity variables share their dims, so stack
@@ -52,7 +53,8 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
         for k, (name, c) in enumerate(pairs.items())
     })
     out["metal_demand_by_chemistry"] = content(results["battery_capacity_demand"], intensity, keep_chemistry=True)
-    out["metal_intensity"] = intensity
+    for name in ("metal_intensity", "pack_mass_per_kwh", "black_mass_yield"):
+        out[name] = p[name]
     return out
 
 

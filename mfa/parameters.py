@@ -28,7 +28,7 @@ RANGES: dict[str, tuple[float, float]] = {
         ("passenger_share", "powertrain_share", "chemistry_share", "second_use_share", "second_use_collection_rate",
          "collection_rate", "recovery_efficiency", "phev_electric_share", "recycling_emission_saving_share",
          "nev_share_observed", "projection_break", "nev_share_of_sales_weight", "nev_share_of_sales_rest", "nev_share_of_sales_line_weight",
-         "nev_share_of_sales_line_rest"),
+         "nev_share_of_sales_line_rest", "black_mass_yield"),
         (0.0, 1.0),
     ),
     **dict.fromkeys(
@@ -68,6 +68,10 @@ SETTINGS: dict[str, str] = {
     "battery_capacity": "batteries.capacity_file",
     "chemistry_share": "batteries.chemistry_file",
     "metal_intensity": "batteries.intensity_file",
+    "pack_mass_per_kwh": "batteries.pack_mass_file",
+    "black_mass_yield": "batteries.black_mass_file",
+    "pack_mass_per_kwh": "batteries.pack_mass_file",
+    "black_mass_yield": "batteries.black_mass_file",
     "battery_lifetime_shape": "batteries.lifetime.shape",
     "battery_lifetime_scale": "batteries.lifetime",
     "replacement_max_vehicle_age": "batteries.replacement_max_vehicle_age",
@@ -232,6 +236,8 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     elements = list(dict.fromkeys(read_rows(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"))["element"]))
     intensity = intensity.sel(element=elements)
     p["metal_intensity"] = intensity.sel(chemistry=chemistries)
+    p["pack_mass_per_kwh"] = _by_chemistry(cfg, "batteries.pack_mass_file", bat.pack_mass_file, "kg/kWh", chemistries)
+    p["black_mass_yield"] = _by_chemistry(cfg, "batteries.black_mass_file", bat.black_mass_file, "1", chemistries)
     p["battery_lifetime_shape"] = ureg.Quantity(bat.lifetime.shape, "1")
     p["battery_lifetime_scale"] = _weibull_scale(bat.lifetime, years, chemistries)
     p["replacement_max_vehicle_age"] = ureg.Quantity(bat.replacement_max_vehicle_age, "yr")
@@ -326,6 +332,16 @@ def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, 
     coords = {"year": years}
     parts = {"weight": weight, "slope_weight": slope_weight, "rest": rest, "line_weight": line_weight, "line_rest": line_rest}
     return {k: xr.DataArray(v, dims="year", coords=coords) for k, v in parts.items()}
+
+
+def _by_chemistry(cfg: config.Scenario, field: str, name: str, unit: str, chemistries: list[str]) -> xr.DataArray:
+    """A table keyed by chemistry, in ``unit``, for every chemistry in use; a chemistry
+    without a row is an input error naming the file and the chemistries (never a NaN)."""
+    table = read_table(_table_file(cfg, field, name), ("chemistry",), unit)
+    missing = sorted(set(chemistries) - set(table["chemistry"].values))
+    if missing:
+        raise InputError(name, "chemistry", f"a row for every chemistry in use; missing {missing}")
+    return table.sel(chemistry=chemistries)
 
 
 def _require_complete(table: xr.DataArray, file: str, dim: str, along: str) -> None:

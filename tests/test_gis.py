@@ -1,6 +1,7 @@
-"""GIS outputs for all 31 provinces: gis.nc (CF-1.8 timeSeries + geometry container),
-polygons from a boundaries file, results.gpkg; checked with GDAL's ogrinfo and IOOS
-compliance-checker as QGIS/ArcGIS users would see them (shared/CONVENTIONS.md).
+"""GIS outputs for all 31 provinces: gis.nc (CF-1.8 geometry container, 1-D fields
+only), gis.gpkg with field metadata and gis_fields.csv, polygons from a boundaries file,
+results.gpkg, and results.nc as a CF timeSeries; checked with GDAL's ogrinfo/gdalinfo
+and IOOS compliance-checker as QGIS/ArcGIS users would see them (shared/CONVENTIONS.md).
 
 The model runs the Hainan study once; while ``region`` holds one region, a synthetic
 31-province dataset is made from it (scaled copies keyed by the GB/T codes of
@@ -10,8 +11,12 @@ not real boundaries (tests/fixtures/make_boundaries.py writes it).
 
 import importlib.util
 import json
+import os
 import re
+import shutil
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import cf_units
@@ -94,17 +99,25 @@ def written(provinces, tmp_path_factory):
     require_module("pyogrio")
     require_module("shapely")
     out = tmp_path_factory.mktemp("gis")
+    places = gis.region_coords(gis.region_table(provinces, META))
     paths = {
-        "results": netcdf.write(provinces, out / "results.nc", dict(provinces.attrs)),
+        "results": netcdf.write(provinces, out / "results.nc", dict(provinces.attrs), coords=places),
         "points": out / "gis.nc",
         "polygons": out / "gis_polygons.nc",
+        "layer": out / "gis.gpkg",
+        "layer_polygons": out / "gis_polygons.gpkg",
+        "fields": out / "gis_fields.csv",
         "gpkg": out / "results.gpkg",
+        "gpkg_polygons": out / "results_polygons.gpkg",
     }
     reports = {
-        "points": gis.write_gis(provinces, META, paths["points"], report_start=REPORT_START),
-        "polygons": gis.write_gis(provinces, META, paths["polygons"], boundaries=BOUNDARIES, report_start=REPORT_START),
+        "points": gis.write_gis(provinces, META, paths["points"], report_start=REPORT_START, gpkg=paths["layer"], dictionary=paths["fields"]),
+        "polygons": gis.write_gis(provinces, META, paths["polygons"], boundaries=BOUNDARIES, report_start=REPORT_START,
+                                  gpkg=paths["layer_polygons"]),
     }
     geopackage.write_geopackage(provinces, META, paths["gpkg"])
+    polygons, _ = gis.read_boundaries(BOUNDARIES, META["code"].tolist())
+    geopackage.write_geopackage(provinces, META, paths["gpkg_polygons"], geometries=polygons)
     return paths, reports
 
 
@@ -171,15 +184,14 @@ def headline_names(scenarios) -> list[str]:
     return names
 
 
-def test_gis_nc_is_a_cf_timeseries_with_one_feature_per_region(written, provinces):
+def test_gis_nc_has_one_feature_per_region_and_only_1d_fields(written, provinces):
     paths, report = written
     scenarios = [str(s) for s in provinces["scenario"].values]
     with netCDF4.Dataset(paths["points"]) as nc:
-        assert nc.Conventions == "CF-1.8" and nc.featureType == "timeSeries"
+        assert nc.Conventions == "CF-1.8"
         assert nc.dimensions["region"].size == 31
-        assert nc.dimensions["time"].size == provinces.sizes["year"]
         code = nc["region_code"]
-        assert code.dtype == np.int32 and code.cf_role == "timeseries_id" and code.long_name
+        assert code.dtype == np.int32 and code.long_name
         assert list(code[:]) == META["code"].tolist()
         assert nc["name_zh"].dtype == "S1" and nc["name_pinyin"].dtype == "S1"
         nc.set_auto_chartostring(True)
@@ -188,25 +200,21 @@ def test_gis_nc_is_a_cf_timeseries_with_one_feature_per_region(written, province
         assert (nc["lat"].standard_name, nc["lat"].units) == ("latitude", "degrees_north")
         assert (nc["lon"].standard_name, nc["lon"].units) == ("longitude", "degrees_east")
         np.testing.assert_allclose(nc["lat"][:], META["lat"])
-        time = nc["time"]
-        assert time.dtype == np.int32 and time.standard_name == "time"
-        dates = netCDF4.num2date(time[:], time.units, time.calendar)
-        assert [d.year for d in dates] == provinces["year"].values.tolist()
-        assert nc["year"].dtype == np.int32
         crs = nc["crs"]
         assert crs.grid_mapping_name == "latitude_longitude" and "WGS 84" in crs.crs_wkt
         assert crs.semi_major_axis == 6378137.0
-        for name in ("region_code", "lat", "lon", "time", "year"):
+        for name in ("region_code", "lat", "lon"):
             assert "_FillValue" not in nc[name].ncattrs(), name
+        # QGIS offers every variable of two or more dims as a raster sublayer: none here
+        assert [n for n, v in nc.variables.items() if v.ndim > 1 and v.dtype.kind != "S"] == []
         fields = [n for n, v in nc.variables.items() if v.dimensions == ("region",) and v.dtype.kind == "f" and n not in ("lat", "lon")]
         assert set(headline_names(scenarios)) <= set(fields)
         for name in fields:
             var = nc[name]
             assert var.geometry == "region_geometry" and var.grid_mapping == "crs", name
-        series = [n for n, v in nc.variables.items() if v.dimensions == ("region", "time")]
-        assert {f"li_demand_{s}" for s in scenarios} | {f"mn_recovered_{s}" for s in scenarios} <= set(series)
+            assert var.description and var.source_variable, name
         for name, var in nc.variables.items():
-            if var.dtype.kind in "fiu" and var.ndim and name != "time_bnds":  # CF: bounds carry no units of their own
+            if var.dtype.kind in "fiu" and var.ndim:
                 assert var.long_name, name
                 cf_units.Unit(var.units)  # raises on anything UDUNITS cannot read
             if var.ndim and var.dtype.kind != "S":
@@ -218,6 +226,52 @@ def test_gis_nc_is_a_cf_timeseries_with_one_feature_per_region(written, province
     assert report["points"]["geometry"] == "point" and report["points"]["regions"] == 31
 
 
+def test_gdal_opens_gis_nc_as_one_vector_layer_without_raster_sublayers(written):
+    paths, _ = written
+    exe = require_tool("gdalinfo")
+    for name in ("points", "polygons"):
+        done = subprocess.run([exe, str(paths[name])], capture_output=True, text=True, timeout=60)
+        assert "SUBDATASET" not in done.stdout, done.stdout[:2000]
+        assert ogrinfo(paths[name], "-so").count("Layer name:") == 1
+
+
+def test_results_nc_is_a_cf_timeseries_of_the_regions(written, provinces):
+    import cf_xarray  # noqa: F401  (registers the .cf accessor)
+
+    paths, _ = written
+    with xr.open_dataset(paths["results"]) as ds:
+        assert ds.attrs["featureType"] == "timeSeries"
+        assert ds.cf.axes["T"] == ["time"] and ds.cf.axes["X"] == ["lon"] and ds.cf.axes["Y"] == ["lat"]
+        assert ds["time"].dims == ("year",) and "year" in ds.dims  # readers keep selecting by year
+        assert "time_bnds" in ds.coords and all(v.dtype.kind == "f" for v in ds.data_vars.values())  # data: numbers only
+        assert [t.year for t in pd.DatetimeIndex(ds["time"].values)] == provinces["year"].values.tolist()
+        assert set(pd.DatetimeIndex(ds["time"].values).strftime("%m-%d")) == {"07-01"}
+        bounds = pd.DatetimeIndex(ds["time_bnds"].values[:, 0]), pd.DatetimeIndex(ds["time_bnds"].values[:, 1])
+        assert list(bounds[0].year) == list(bounds[1].year - 1) == provinces["year"].values.tolist()
+        assert ds["region"].attrs["cf_role"] == "timeseries_id"
+        assert ds["lat"].dims == ("region",) and float(ds["lat"].sel(region=460000)) == pytest.approx(20.04)
+        assert "lat" in ds["metal_demand"].encoding["coordinates"] and "time" in ds["metal_demand"].encoding["coordinates"]
+    with netCDF4.Dataset(paths["results"]) as nc:
+        time = nc["time"]
+        assert (time.axis, time.standard_name, time.bounds, time.calendar) == ("T", "time", "time_bnds", "standard")
+        assert time.units.startswith("days since ") and time.dtype == np.int32
+        assert "_FillValue" not in time.ncattrs() and "_FillValue" not in nc["time_bnds"].ncattrs()
+        for var in nc.variables.values():
+            if "units" in var.ncattrs() and not var.units.startswith("days since"):
+                cf_units.Unit(var.units)
+
+
+def test_results_nc_units_quantify_with_cf_xarray_as_the_readme_says(written):
+    import cf_xarray.units  # noqa: F401  (UDUNITS-aware pint registry)
+    import pint_xarray  # noqa: F401
+
+    paths, _ = written
+    with xr.open_dataset(paths["results"]) as ds:
+        q = ds[["metal_demand", "battery_collected", "pack_mass_per_kwh"]].pint.quantify()
+    assert str(q["metal_demand"].pint.units) == "metric_ton / year"
+    assert q["pack_mass_per_kwh"].pint.to("kg/kWh").pint.magnitude.max() > 4
+
+
 def test_headline_fields_are_the_results_summed(written, provinces):
     paths, _ = written
     ds = xr.open_dataset(paths["points"])
@@ -227,7 +281,6 @@ def test_headline_fields_are_the_results_summed(written, provinces):
     demand = plain(provinces["metal_demand"].sel(element="Li", **pick), "t/yr")
     assert ds["li_demand_cum_2023_2050_conservative"].values[i] == pytest.approx(float(demand.sel(year=slice(2023, 2050)).sum()))
     assert ds["li_demand_2030_conservative"].values[i] == pytest.approx(float(demand.sel(year=2030)))
-    np.testing.assert_allclose(ds["li_demand_conservative"].values[i], demand.values)
     recovered = plain(provinces["metal_recovered"].sel(element="Co", **pick), "t/yr")
     assert ds["co_recovered_2050_conservative"].values[i] == pytest.approx(float(recovered.sel(year=2050)))
     stock = plain(provinces["vehicle_stock"].sel(**pick, year=2050).sum("powertrain"), "vehicle")
@@ -354,37 +407,106 @@ def test_regions_without_points_take_them_from_the_province_table(hainan, tmp_pa
 # --------------------------------------------------------------------------- GeoPackage
 
 
-def test_geopackage_has_one_row_per_region_year_scenario_element_variable(written, provinces):
+def gpkg_metadata(path: Path, layer: str) -> tuple[dict, str]:
+    """gpkg_data_columns rows of ``layer`` (column -> (title, description)) and the QML of
+    its default QGIS style."""
+    with closing(sqlite3.connect(path)) as con:
+        columns = {c: (t, d) for c, t, d in con.execute(
+            "SELECT column_name, title, description FROM gpkg_data_columns WHERE table_name = ?", (layer,))}
+        extension = con.execute("SELECT extension_name FROM gpkg_extensions WHERE table_name = 'gpkg_data_columns'").fetchall()
+        qml = con.execute("SELECT styleQML FROM layer_styles WHERE f_table_name = ? AND useAsDefault", (layer,)).fetchone()[0]
+    assert extension == [("gpkg_schema",)]
+    return columns, qml
+
+
+def test_gis_gpkg_has_one_feature_per_region_with_units_as_field_metadata(written, provinces):
+    import xml.etree.ElementTree as ET
+
     import pyogrio
 
     paths, _ = written
-    info = pyogrio.read_info(paths["gpkg"], layer="results")
-    metal = geopackage.metal_variables(provinces)
-    assert {"metal_demand", "metal_in_use", "metal_end_of_life", "metal_recovered", "metal_lost"} <= set(metal)
-    others = [v for v in geopackage.other_variables() if v in provinces]
-    per_key = 31 * provinces.sizes["year"] * provinces.sizes["scenario"]
-    expected = per_key * (len(metal) * provinces.sizes["element"] + len(others) + provinces.sizes["bound"] - 1)
-    assert info["features"] == expected
-    assert info["geometry_type"] == "Point" and info["crs"] == "EPSG:4326"
-    assert list(info["fields"]) == ["region", "year", "scenario", "element", "variable", "value", "unit"]
-    _, _, wkb, data = pyogrio.raw.read(
-        paths["gpkg"], where="region = 460000 AND scenario = 'conservative' AND element = 'Li' AND variable = 'metal_demand'"
-    )
-    rows = dict(zip(["region", "year", "scenario", "element", "variable", "value", "unit"], data))
-    demand = plain(provinces["metal_demand"].sel(scenario="conservative", region=460000, element="Li"), "t/yr")
-    np.testing.assert_allclose(rows["value"], demand.values)
-    assert set(rows["unit"]) == {"t yr-1"} and list(rows["year"]) == provinces["year"].values.tolist()
+    scenarios = [str(s) for s in provinces["scenario"].values]
+    info = pyogrio.read_info(paths["layer"], layer=gis.LAYER)
+    assert info["features"] == 31 and info["geometry_type"] == "Point" and info["crs"] == "EPSG:4326"
+    fields = list(info["fields"])
+    assert fields[:4] == ["region_code", "name_zh", "name_pinyin", "name_en"]
+    assert set(headline_names(scenarios)) <= set(fields)
+    _, _, _, data = pyogrio.raw.read(paths["layer"], layer=gis.LAYER, columns=["name_zh", "li_demand_2030_conservative"])
+    with xr.open_dataset(paths["points"]) as view:
+        np.testing.assert_allclose(data[1], view["li_demand_2030_conservative"].values)
+    assert list(data[0]) == META["name_zh"].tolist()
+
+    dictionary = pd.read_csv(paths["fields"], keep_default_na=False, dtype=str)
+    assert list(dictionary.columns) == ["name", "alias", "unit", "description", "source_variable", "scenario", "element", "year"]
+    assert dictionary["name"].tolist() == fields
+    for unit in dictionary["unit"]:
+        if unit:
+            cf_units.Unit(unit)
+    row = dictionary.set_index("name").loc["li_demand_cum_2023_2050_conservative"]
+    assert (row["unit"], row["source_variable"], row["scenario"], row["element"], row["year"]) == ("t", "metal_demand", "conservative", "Li", "2023-2050")
+    assert row["alias"] == "cumulative lithium demand 2023-2050, conservative scenario [t]"
+    assert row["description"].startswith("Material in new-vehicle and replacement packs")
+
+    # what GDAL >= 3.7 and QGIS read as alias and comment (the GeoPackage schema extension)
+    columns, qml = gpkg_metadata(paths["layer"], gis.LAYER)
+    for _, r in dictionary.iterrows():
+        title, description = columns[r["name"]]
+        assert title == r["alias"] and r["description"] in description
+        if r["unit"]:
+            assert title.endswith(f"[{r['unit']}]") and f"Unit: {r['unit']}." in description
+    # what QGIS applies on opening, whatever its GDAL
+    aliases = {a.get("field"): a.get("name") for a in ET.fromstring(qml.split(">", 1)[1]).iter("alias")}
+    assert aliases == dict(zip(dictionary["name"], dictionary["alias"]))
+
+
+def test_ogrinfo_shows_the_unit_of_every_gis_gpkg_field(written, provinces):
+    paths, _ = written
+    out = ogrinfo(paths["layer"], "-so")
+    dictionary = pd.read_csv(paths["fields"], keep_default_na=False, dtype=str)
+    assert "Feature Count: 31" in out and "Geometry: Point" in out
+    for _, row in dictionary[dictionary["unit"] != ""].iterrows():
+        # GDAL 3.6 prints the layer metadata; GDAL >= 3.7 also the alias of each field
+        assert f"  {row['name']}={row['alias']}\n" in out, row["name"]
+    assert "  li_demand_2030_conservative=lithium demand in 2030, conservative scenario [t yr-1]" in out
+    polygons = ogrinfo(paths["layer_polygons"], "-so")
+    assert "Feature Count: 31" in polygons and "Geometry: Multi Polygon" in polygons
+
+
+def test_results_gpkg_has_one_row_per_region_scenario_year_and_a_date(written, provinces):
+    import pyogrio
     import shapely
 
+    paths, _ = written
+    info = pyogrio.read_info(paths["gpkg"], layer="results")
+    assert info["features"] == 31 * provinces.sizes["year"] * provinces.sizes["scenario"]
+    assert info["geometry_type"] == "Point" and info["crs"] == "EPSG:4326"
+    fields = list(info["fields"])
+    assert fields[:6] == ["region", "name_en", "name_zh", "scenario", "year", "date"]
+    assert dict(zip(fields, info["dtypes"]))["date"].startswith("datetime64")
+    metal = geopackage.metal_variables(provinces)
+    assert {"metal_demand", "metal_in_use", "metal_end_of_life", "metal_recovered", "metal_lost"} <= set(metal)
+    wanted = [f"{v}_{e.lower()}" for v in metal for e in provinces["element"].values]
+    wanted += ["vehicle_stock", "carbon_reduction_lower", "carbon_reduction_upper", "battery_collected"]
+    assert set(wanted) <= set(fields)
+    meta, _, wkb, data = pyogrio.raw.read(paths["gpkg"], layer="results", where="region = 460000 AND scenario = 'conservative'",
+                                         columns=["year", "date", "name_zh", "metal_demand_li", "vehicle_stock"])
+    rows = dict(zip(meta["fields"], data))
+    pick = {"scenario": "conservative", "region": 460000}
+    np.testing.assert_allclose(rows["metal_demand_li"], plain(provinces["metal_demand"].sel(element="Li", **pick), "t/yr").values)
+    np.testing.assert_allclose(rows["vehicle_stock"], plain(provinces["vehicle_stock"].sel(**pick).sum("powertrain"), "vehicle").values)
+    assert list(rows["year"]) == provinces["year"].values.tolist() and set(rows["name_zh"]) == {"海南省"}
+    assert [str(d)[:10] for d in rows["date"]] == [f"{y}-01-01" for y in provinces["year"].values]
     assert shapely.from_wkb(wkb[0]).equals(shapely.Point(110.32, 20.04))
-    _, _, _, data = pyogrio.raw.read(paths["gpkg"], where="variable = 'vehicle_stock'", columns=["element", "unit"])
-    assert set(data[0]) == {""} and set(data[1]) == {"1"}
-    _, _, _, data = pyogrio.raw.read(paths["gpkg"], sql="SELECT DISTINCT unit FROM results", read_geometry=False)
-    for unit in data[0]:
-        cf_units.Unit(unit)  # every unit string is UDUNITS
+    columns, _ = gpkg_metadata(paths["gpkg"], "results")
+    assert columns["metal_demand_li"][0] == "material demand, Li [t yr-1]"
+    units = [re.search(r"\[([^]]*)\]$", title).group(1) for column, (title, _) in columns.items() if column not in (
+        "region", "name_en", "name_zh", "scenario", "year", "date")]
+    assert units and all(cf_units.Unit(u) for u in units)
+    polygons = pyogrio.read_info(paths["gpkg_polygons"], layer="results")
+    assert polygons["geometry_type"] == "MultiPolygon" and polygons["features"] == info["features"]
 
 
-def test_mfa_run_with_boundaries_writes_polygons_and_the_geopackage(tmp_path):
+def test_mfa_run_with_boundaries_writes_polygons_and_the_geopackages(tmp_path):
     """The user's path: one command, the 31-province case, the synthetic boundaries."""
     from click.testing import CliRunner
 
@@ -397,11 +519,53 @@ def test_mfa_run_with_boundaries_writes_polygons_and_the_geopackage(tmp_path):
     assert "31 matched" in result.output
     listing = ogrinfo(out / "gis.nc", "-so")
     assert "Feature Count: 31" in listing and "Polygon" in listing
+    assert "Geometry: Multi Polygon" in ogrinfo(out / "gis.gpkg", "-so")
     with xr.open_dataset(out / "results.nc") as results:
         names = results[["name_zh", "name_pinyin"]].sel(region=460000)
         assert (str(names["name_zh"].values), str(names["name_pinyin"].values)) == ("海南省", "Hainan")
     import pyogrio
 
     info = pyogrio.read_info(out / "results.gpkg")
-    assert info["features"] > 0 and "value" in list(info["fields"])
+    assert info["features"] == 31 * results.sizes["year"] and info["geometry_type"] == "MultiPolygon"
+    assert (out / "gis_fields.csv").exists()
 
+
+QGIS_CHECK = """
+import json, os, sys
+from qgis.core import Qgis, QgsApplication, QgsProviderRegistry, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+out = {"version": Qgis.version()}
+for path, layer, field in zip(sys.argv[1::3], sys.argv[2::3], sys.argv[3::3]):
+    vl = QgsVectorLayer(f"{path}|layername={layer}", layer, "ogr")
+    loaded = int(vl.temporalProperties().isActive())
+    vl.loadDefaultStyle()  # as "Layer Properties > Style > Default" does
+    t = vl.temporalProperties()
+    out[layer] = {
+        "valid": vl.isValid(), "features": vl.featureCount(), "alias": vl.fields().field(field).alias(),
+        "temporal": [loaded, int(t.isActive()), t.startField(), t.fixedDuration()],
+        "sublayers": [s.name() for s in QgsProviderRegistry.instance().querySublayers(path)],
+    }
+print(json.dumps(out), flush=True)
+os._exit(0)  # QGIS 3.22 may crash tearing down its application object
+"""
+
+
+def test_qgis_shows_the_aliases_and_one_layer_per_file(written):
+    """PyQGIS (Debian python3-qgis, a system Python's package) when it is installed; the
+    file checks above hold without it."""
+    python = shutil.which("python3", path="/usr/bin")
+    found = python and subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60).returncode == 0
+    if not found:
+        pytest.skip("PyQGIS is not installed (Debian python3-qgis)")
+    paths, _ = written
+    args = [str(paths["layer_polygons"]), gis.LAYER, "li_demand_2030_conservative", str(paths["gpkg"]), "results", "metal_demand_li"]
+    done = subprocess.run([python, "-c", QGIS_CHECK, *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    regions, results = report[gis.LAYER], report["results"]
+    assert regions["valid"] and regions["features"] == 31 and regions["sublayers"] == [gis.LAYER]
+    assert regions["alias"] == "lithium demand in 2030, conservative scenario [t yr-1]"
+    assert results["valid"] and results["sublayers"] == ["results"]
+    assert results["alias"] == "material demand, Li [t yr-1]"
+    assert results["temporal"][1:] == [1, "date", 1.0]

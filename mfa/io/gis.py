@@ -1,25 +1,30 @@
-"""The GIS view ``gis.nc``: one feature per region, flat fields that GDAL, QGIS and ArcGIS read.
+"""The GIS views: ``gis.nc`` and ``gis.gpkg``, one feature per region with flat fields
+that GDAL, QGIS and ArcGIS read, and ``gis_fields.csv``, their field dictionary.
 
-``results.nc`` (:mod:`mfa.io.netcdf`) is the analysis cube; GDAL and QGIS drop every
-variable with more than one dimension from a vector layer. This module writes the other
-product of ``shared/CONVENTIONS.md`` ("NetCDF that GIS tools open"):
+``results.nc`` (:mod:`mfa.io.netcdf`) is the analysis cube (and the CF timeSeries for
+DSG tools); GDAL and QGIS drop every variable with more than one dimension from a vector
+layer and offer each as a meaningless raster sublayer. So this module writes only 1-D
+variables along ``region`` (``shared/CONVENTIONS.md``, "NetCDF that GIS tools open"):
 
-- ``Conventions = "CF-1.8"``, ``featureType = "timeSeries"``, one instance per region
-  along the dimension ``region``: ``region_code`` (int32, ``cf_role = "timeseries_id"``),
+- ``gis.nc``: ``Conventions = "CF-1.8"``; identity fields ``region_code`` (int32),
   ``name_zh``, ``name_pinyin``, ``name_en`` (char arrays, UTF-8), ``lat``/``lon``
-  (representative points), a real ``time`` coordinate (``days since <first year>-01-01``,
-  int32, mid-year, with ``time_bnds`` over the calendar year) and ``year(time)``;
-- a WGS 84 ``crs`` grid mapping referenced by every data variable;
-- headline fields of dimension ``(region)`` only, which QGIS shows as attributes:
-  ``li_demand_cum_2023_2050_conservative``, ``li_demand_2030_conservative``,
+  (representative points); a WGS 84 ``crs`` grid mapping; headline fields of dimension
+  ``(region)``: ``li_demand_cum_2023_2050_conservative``, ``li_demand_2030_conservative``,
   ``li_recovered_2050_positive``, ``vehicle_stock_2030_negative``,
-  ``carbon_reduction_2050_upper_conservative`` ...;
-- yearly series ``(region, time)`` for ArcGIS's DSG tools: ``li_demand_<scenario>``,
-  ``li_recovered_<scenario>`` per metal and ``vehicle_stock_<scenario>``;
-- a CF-1.8 geometry container ``region_geometry``: polygons from a user-supplied
-  boundaries file (:func:`write_gis` ``boundaries=``), else the representative points.
-  Every data variable names it in its ``geometry`` attribute, which is what makes GDAL
-  list it as a field of the layer ``region_geometry``.
+  ``carbon_reduction_2050_upper_conservative`` ... each with ``units``, ``long_name``,
+  ``description``; and a CF-1.8 geometry container ``region_geometry``: polygons from a
+  user-supplied boundaries file (:func:`write_gis` ``boundaries=``), else the
+  representative points. Every field names it in its ``geometry`` attribute, which is
+  what makes GDAL list it as a field of the layer ``region_geometry``.
+- ``gis.gpkg`` (layer ``regions``): the same features and fields, each field's unit and
+  description as GeoPackage field metadata, written twice because readers differ: the
+  ``gpkg_data_columns`` table of the schema extension (``title`` = alias, ``description``
+  = comment: GDAL >= 3.7 reads them as the field's alternative name and comment, QGIS
+  with such a GDAL shows them), and a default QGIS style in ``layer_styles`` whose
+  aliases QGIS applies when it opens the layer, whatever its GDAL (Debian 12 has 3.6,
+  which reads neither column).
+- ``gis_fields.csv``: name, alias, unit, description, source variable, scenario,
+  element and year(s) of each field.
 
 Boundaries (GeoJSON, GPKG, anything GDAL reads) are read with pyogrio and shapely; a
 file in another CRS is reprojected to WGS 84 with pyproj, and an :class:`InputError`
@@ -51,7 +56,7 @@ from . import atomic_path
 log = logging.getLogger(__name__)
 
 METALS = ("Li", "Ni", "Co", "Mn")
-ELEMENT_NAMES = {"Li": "lithium", "Ni": "nickel", "Co": "cobalt", "Mn": "manganese"}
+ELEMENT_NAMES = {"Li": "lithium", "Ni": "nickel", "Co": "cobalt", "Mn": "manganese", "Al": "aluminium", "Cu": "copper", "Fe": "iron"}
 MILESTONES = (2030, 2050)
 CARBON_MILESTONES = (2050,)
 GEOMETRY = "region_geometry"
@@ -143,12 +148,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(text).lower()).strip("_")
 
 
-def _field(values: np.ndarray, units: str, long_name: str, **attrs) -> xr.DataArray:
-    return xr.DataArray(values, dims=("region",), attrs={"long_name": long_name, "units": units, **attrs})
+def _field(values: np.ndarray, units: str, long_name: str, source_variable: str, **attrs) -> xr.DataArray:
+    """A 1-D field; its ``description`` is the source variable's in the declared system."""
+    from .. import definition
 
-
-def _series(values: np.ndarray, units: str, long_name: str, **attrs) -> xr.DataArray:
-    return xr.DataArray(values, dims=("region", "time"), attrs={"long_name": long_name, "units": units, **attrs})
+    description = definition.load().variables[source_variable].description
+    return xr.DataArray(values, dims=("region",), attrs={
+        "long_name": long_name, "units": units, "description": description, "source_variable": source_variable, **attrs,
+    })
 
 
 def _sum_detail(da: xr.DataArray, keep: tuple[str, ...]) -> xr.DataArray:
@@ -182,12 +189,12 @@ def headline_fields(results: xr.Dataset, report_start: int) -> dict[str, xr.Data
                 cumulative = da.sel(year=slice(report_start, None)).sum("year") * one_year
                 fields[f"{el}_{short}_cum_{report_start}_{end}_{scen}"] = _field(
                     _values(cumulative, "t"), "t", f"cumulative {metal} {what} {report_start}-{end}, {scenario} scenario",
-                    source_variable=name, element=element, scenario=str(scenario),
+                    source_variable=name, element=element, scenario=str(scenario), year=f"{report_start}-{end}",
                 )
                 for year in milestones:
                     fields[f"{el}_{short}_{year}_{scen}"] = _field(
                         _values(da.sel(year=year), "t/yr"), "t yr-1", f"{metal} {what} in {year}, {scenario} scenario",
-                        source_variable=name, element=element, scenario=str(scenario),
+                        source_variable=name, element=element, scenario=str(scenario), year=str(year),
                     )
         if "vehicle_stock" in results:
             stock = _sum_detail(_quantified(results["vehicle_stock"]).sel(sel), ("region", "year"))
@@ -195,7 +202,7 @@ def headline_fields(results: xr.Dataset, report_start: int) -> dict[str, xr.Data
                 fields[f"vehicle_stock_{year}_{scen}"] = _field(
                     _values(stock.sel(year=year), "1"), "1",
                     f"number of new-energy passenger cars in use at the end of {year}, {scenario} scenario",
-                    source_variable="vehicle_stock", scenario=str(scenario),
+                    source_variable="vehicle_stock", scenario=str(scenario), year=str(year),
                 )
         if "carbon_reduction" in results:
             carbon = _quantified(results["carbon_reduction"]).sel(sel)
@@ -209,54 +216,12 @@ def headline_fields(results: xr.Dataset, report_start: int) -> dict[str, xr.Data
                     fields[f"carbon_reduction_{year}{suffix}_{scen}"] = _field(
                         _values(da.sel(year=year), "t/yr"), "t yr-1",
                         f"use-phase CO2 reduction in {year}{label}, {scenario} scenario (mass of CO2)",
-                        source_variable="carbon_reduction", scenario=str(scenario), **({"bound": bound} if bound else {}),
+                        source_variable="carbon_reduction", scenario=str(scenario), year=str(year), **({"bound": bound} if bound else {}),
                     )
     return fields
 
 
-def series_fields(results: xr.Dataset) -> dict[str, xr.DataArray]:
-    """The (region, time) series for ArcGIS's DSG tools: metal demand and recovery per
-    metal and scenario, vehicle stock per scenario."""
-    fields: dict[str, xr.DataArray] = {}
-    for scenario in results["scenario"].values:
-        scen = _slug(scenario)
-        for element in _elements(results):
-            metal = ELEMENT_NAMES.get(element, element)
-            for short, name, what in (("demand", "metal_demand", "demand"), ("recovered", "metal_recovered", "recovery")):
-                if name not in results:
-                    continue
-                da = _sum_detail(_quantified(results[name]).sel(scenario=scenario, element=element), ("region", "year"))
-                fields[f"{_slug(element)}_{short}_{scen}"] = _series(
-                    _values(da.transpose("region", "year"), "t/yr"), "t yr-1", f"{metal} {what}, {scenario} scenario",
-                    source_variable=name, element=element, scenario=str(scenario), cell_methods="time: mean",
-                )
-        if "vehicle_stock" in results:
-            da = _sum_detail(_quantified(results["vehicle_stock"]).sel(scenario=scenario), ("region", "year"))
-            fields[f"vehicle_stock_{scen}"] = _series(
-                _values(da.transpose("region", "year"), "1"), "1",
-                f"number of new-energy passenger cars in use at the end of the year, {scenario} scenario",
-                source_variable="vehicle_stock", scenario=str(scenario),
-            )
-    return fields
-
-
 # --------------------------------------------------------------------------- the view
-
-
-def _time(years: np.ndarray) -> tuple[xr.DataArray, xr.DataArray, str]:
-    first = int(years.min())
-    epoch = np.datetime64(f"{first}-01-01", "D")
-    start = np.array([np.datetime64(f"{y}-01-01", "D") for y in years])
-    stop = np.array([np.datetime64(f"{y + 1}-01-01", "D") for y in years])
-    mid = np.array([np.datetime64(f"{y}-07-01", "D") for y in years])
-    units = f"days since {first}-01-01 00:00:00"
-    days = lambda d: (d - epoch).astype(int).astype("int32")  # noqa: E731
-    time = xr.DataArray(days(mid), dims="time", attrs={
-        "standard_name": "time", "long_name": "time (middle of the model year)", "units": units,
-        "calendar": "standard", "axis": "T", "bounds": "time_bnds",
-    })
-    bnds = xr.DataArray(np.stack([days(start), days(stop)], axis=1), dims=("time", "nv"))
-    return time, bnds, units
 
 
 def _crs() -> xr.DataArray:
@@ -271,13 +236,22 @@ def _crs() -> xr.DataArray:
     })
 
 
-def name_coords(table: pd.DataFrame) -> dict[str, tuple]:
-    """The Chinese, pinyin and English names of :func:`region_table`'s regions, as
-    auxiliary coordinates along ``region`` (results.nc and gis.nc carry the same)."""
+def region_coords(table: pd.DataFrame) -> dict[str, tuple]:
+    """The Chinese, pinyin and English names and the representative point (``lat``,
+    ``lon``) of :func:`region_table`'s regions, as auxiliary coordinates along
+    ``region`` (results.nc and gis.nc carry the same)."""
     return {
         "name_zh": ("region", table["name_zh"].to_numpy(dtype=str), {"long_name": "region name (Chinese)"}),
         "name_pinyin": ("region", table["pinyin"].to_numpy(dtype=str), {"long_name": "region name (pinyin)"}),
         "name_en": ("region", table["name_en"].to_numpy(dtype=str), {"long_name": "region name (English)"}),
+        "lat": ("region", table["lat"].to_numpy(dtype="float64"), {
+            "standard_name": "latitude", "long_name": "latitude of the region's representative point",
+            "units": "degrees_north", "axis": "Y",
+        }),
+        "lon": ("region", table["lon"].to_numpy(dtype="float64"), {
+            "standard_name": "longitude", "long_name": "longitude of the region's representative point",
+            "units": "degrees_east", "axis": "X",
+        }),
     }
 
 
@@ -288,32 +262,15 @@ def gis_view(results: xr.Dataset, regions: pd.DataFrame, report_start: int = 202
     of each region (:func:`write_gis` puts polygons in its place when given boundaries).
     """
     table = region_table(results, regions)
-    years = results["year"].values.astype(int)
-    time, bnds, _ = _time(years)
     coords = {
-        "region_code": ("region", table["code"].to_numpy(dtype="int32"), {
-            "long_name": "region code (GB/T 2260)", "cf_role": "timeseries_id", "units": "1",
-        }),
-        **name_coords(table),
-        "lat": ("region", table["lat"].to_numpy(dtype="float64"), {
-            "standard_name": "latitude", "long_name": "latitude of the region's representative point",
-            "units": "degrees_north", "axis": "Y",
-        }),
-        "lon": ("region", table["lon"].to_numpy(dtype="float64"), {
-            "standard_name": "longitude", "long_name": "longitude of the region's representative point",
-            "units": "degrees_east", "axis": "X",
-        }),
-        "time": time,
-        "year": ("time", years.astype("int32"), {"long_name": "model year", "units": "1"}),
+        "region_code": ("region", table["code"].to_numpy(dtype="int32"), {"long_name": "region code (GB/T 2260)", "units": "1"}),
+        **region_coords(table),
     }
     # identity fields first: GDAL lists the fields in the file's variable order
     ds = xr.Dataset(coords=coords)
     ds["crs"] = _crs()
     for name, da in headline_fields(results, report_start).items():
         ds[name] = da
-    for name, da in series_fields(results).items():
-        ds[name] = da
-    ds["time_bnds"] = bnds
     ds.attrs = _global_attrs(results, report_start)
     return set_geometry(ds, point_container())
 
@@ -324,13 +281,11 @@ def _global_attrs(results: xr.Dataset, report_start: int) -> dict:
     years = results["year"].values.astype(int)
     return {
         "Conventions": "CF-1.8",
-        "featureType": "timeSeries",
         "title": f"mfa GIS view: {results.attrs.get('case', 'results')}",
         "summary": (
             "One feature per region: headline fields (cumulative metal demand and recovery "
             f"{report_start}-{int(years.max())}, milestone-year values) as 1-D variables that GDAL, QGIS "
-            "and ArcGIS show as attributes, and yearly series (region, time) for DSG tools. "
-            "The analysis cube with every dimension is results.nc."
+            "and ArcGIS show as attributes. The analysis cube with every dimension, a CF timeSeries, is results.nc."
         ),
         "institution": "mfa project",
         "source": f"mfa {results.attrs.get('package_version', '')} dynamic material-flow model".replace("  ", " "),
@@ -559,7 +514,7 @@ def encoding(ds: xr.Dataset) -> dict:
             e.update(zlib=True, shuffle=True, complevel=4)
         if var.dtype.kind in "OUS":
             e.update(dtype="S1", _FillValue=None, char_dim_name=f"{name}_strlen")
-        elif name in ds.coords or name in GEOMETRY_VARIABLES or name in (CRS, "time_bnds") or var.dtype.kind in "iu":
+        elif name in ds.coords or name in GEOMETRY_VARIABLES or name == CRS or var.dtype.kind in "iu":
             e["_FillValue"] = None
         elif var.dtype.kind == "f":
             e["_FillValue"] = np.nan
@@ -574,8 +529,11 @@ def write_gis(
     boundaries: Path | None = None,
     report_start: int = 2023,
     code_field: str | None = None,
+    gpkg: Path | None = None,
+    dictionary: Path | None = None,
 ) -> dict:
-    """Write the GIS view of ``results`` to ``path`` (atomically) and return a report.
+    """Write the GIS view of ``results`` to ``path`` (atomically), and to the GeoPackage
+    ``gpkg`` and its field dictionary CSV ``dictionary`` when given; return a report.
 
     With ``boundaries`` (GeoJSON, GPKG, ...: a field with the GB/T 2260 code, see
     :data:`CODE_FIELDS`) the regions are polygons; regions the file lacks get an empty
@@ -601,15 +559,68 @@ def write_gis(
             warnings.warn(message, UserWarning, stacklevel=2)
         ds = set_geometry(ds, polygon_container(geometries))
     else:
+        geometries = None
         report.update(matched=codes, regions_without_polygon=[], unknown_codes=[])
     write_view(ds, path)
+    fields = field_dictionary(ds)
+    if gpkg is not None:
+        write_gpkg(ds, gpkg, fields, geometries)
+        report["gpkg"] = str(gpkg)
+    if dictionary is not None:
+        from .tables import write_csv
+
+        write_csv(fields, dictionary)
+        report["dictionary"] = str(dictionary)
     return report
+
+
+LAYER = "regions"
+"""The layer of ``gis.gpkg``."""
+
+
+def field_dictionary(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per field of a GIS view (identity fields, then headline fields): name,
+    alias (long name with the unit), unit, description, source variable of results.nc,
+    scenario, element and year(s)."""
+    from .geopackage import DICTIONARY_COLUMNS
+
+    rows = []
+    for name, var in ds.variables.items():
+        if var.dims != ("region",) or name in ("lat", "lon") or name in GEOMETRY_VARIABLES:
+            continue
+        unit = "" if var.dtype.kind in "SUO" or name == "region_code" else str(var.attrs.get("units", ""))
+        long_name = str(var.attrs.get("long_name", name))
+        rows.append({
+            "name": name, "alias": f"{long_name} [{unit}]" if unit else long_name, "unit": unit,
+            "description": str(var.attrs.get("description", long_name)),
+            **{k: str(var.attrs.get(k, "")) for k in ("source_variable", "scenario", "element", "year")},
+        })
+    return pd.DataFrame(rows, columns=list(DICTIONARY_COLUMNS))
+
+
+def write_gpkg(ds: xr.Dataset, path: Path, fields: pd.DataFrame, geometries: list | None = None) -> Path:
+    """The GIS view ``ds`` as the GeoPackage layer :data:`LAYER` at ``path``: one feature
+    per region, ``geometries`` (shapely polygons, ``None`` for none) or the
+    representative points, every field's alias, unit and description as field metadata
+    (:func:`mfa.io.geopackage.write_layer`)."""
+    import shapely
+
+    from .geopackage import write_layer
+
+    if geometries is None:
+        geometries = list(shapely.points(ds["lon"].values, ds["lat"].values))
+    table = pd.DataFrame({name: np.asarray(ds[name].values) for name in fields["name"]})
+    for name in table.columns:
+        if table[name].dtype.kind in "SUO":
+            table[name] = table[name].astype(str).astype(object)
+    wkb = shapely.to_wkb(np.array(geometries, dtype=object))
+    return write_layer(path, LAYER, table, wkb, fields, ds.attrs.get("title", "mfa GIS view"))
 
 
 def write_view(ds: xr.Dataset, path: Path) -> Path:
     """Write a GIS view (:func:`gis_view`, :func:`set_geometry`) to ``path`` atomically."""
     ds = ds.copy()
-    for name in (*GEOMETRY_VARIABLES, "time_bnds"):
+    for name in GEOMETRY_VARIABLES:
         if name in ds.variables and name not in ds.coords:
             ds[name].encoding["coordinates"] = None  # helper variables: no coordinates attribute
     with atomic_path(path) as tmp:

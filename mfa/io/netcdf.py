@@ -2,6 +2,14 @@
 
 Conventions (shared/CONVENTIONS.md): ``Conventions = "CF-1.8"``; strings as char
 arrays; years as int32; zlib + shuffle compression; no ``_FillValue`` on coordinates.
+
+The file is also a CF timeSeries (``featureType = "timeSeries"``, orthogonal
+multidimensional representation), as ArcGIS, Panoply and cf_xarray want one: the region
+code is the ``timeseries_id`` (``cf_role``), ``lat``/``lon`` (representative points) and
+the region names are auxiliary coordinates along ``region``, and ``time(year)`` is a real
+time coordinate (middle of each model year, ``days since <first year>-01-01``,
+``axis = "T"``) with ``time_bnds`` over the calendar year. ``year`` stays the dimension
+every reader selects by.
 """
 
 from __future__ import annotations
@@ -16,6 +24,26 @@ from ..units import dequantify, is_quantified
 from . import atomic_path
 
 COORD_UNITS = {"year": "1", "region": "1"}
+TIME_BOUNDS = "time_bnds"
+
+
+def cf_time(years, dim: str = "year") -> dict[str, xr.DataArray]:
+    """``time`` along ``dim`` at the middle (1 July) of each year, in days since 1 January
+    of the first year (int32, standard calendar), and its bounds :data:`TIME_BOUNDS`
+    (1 January to 1 January of the next year)."""
+    years = np.asarray(years, dtype=int)
+    epoch = np.datetime64(f"{years.min()}-01-01", "D")
+
+    def days(month_day: str, offset: int = 0) -> np.ndarray:
+        dates = np.array([np.datetime64(f"{y + offset}-{month_day}", "D") for y in years])
+        return (dates - epoch).astype(int).astype("int32")
+
+    time = xr.DataArray(days("07-01"), dims=dim, attrs={
+        "standard_name": "time", "long_name": "time (middle of the model year)",
+        "units": f"days since {years.min()}-01-01 00:00:00", "calendar": "standard", "axis": "T", "bounds": TIME_BOUNDS,
+    })
+    bounds = xr.DataArray(np.stack([days("01-01"), days("01-01", 1)], axis=1), dims=(dim, "nv"))
+    return {"time": time, TIME_BOUNDS: bounds}
 
 
 def coord_attrs() -> dict[str, dict]:
@@ -70,10 +98,19 @@ def encoding(ds: xr.Dataset) -> dict:
 
 def write(results: xr.Dataset, path: Path, attrs: dict, extra: xr.Dataset | None = None, coords: dict | None = None) -> Path:
     """Write ``results`` (pint-quantified) to ``path`` atomically, with ``extra`` variables
-    (plain numbers, units in ``attrs``) and auxiliary ``coords`` (e.g. region names) alongside."""
+    (plain numbers, units in ``attrs``) and auxiliary ``coords`` along ``region`` (names,
+    ``lat``/``lon``: :func:`mfa.io.gis.region_coords`) alongside. With ``lat``/``lon``
+    the file is a CF timeSeries of the regions (module docstring)."""
     ds = to_cf(results, attrs)
     if coords:
         ds = ds.assign_coords(coords)
+    # the bounds as a coordinate too: xarray lists it in the global "coordinates" attribute,
+    # so readers that loop over the data variables (all numbers in units) never meet it.
+    # xarray writes it without units and calendar, as CF asks (they are the coordinate's)
+    ds = ds.assign_coords(cf_time(ds["year"].values))
+    if "lat" in ds.coords and "lon" in ds.coords:
+        ds["region"].attrs["cf_role"] = "timeseries_id"
+        ds.attrs["featureType"] = "timeSeries"
     if extra is not None:
         ds = ds.merge(extra.assign_coords({k: ds[k] for k in ds.coords if k in extra.coords}), combine_attrs="override")
     with atomic_path(path) as tmp:

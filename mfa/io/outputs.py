@@ -25,11 +25,12 @@ def write_all(
     boundaries: Path | None = None,
     code_field: str | None = None,
 ) -> tuple[dict[str, Path], pd.DataFrame, dict]:
-    """results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots; returns
-    their paths, the calibration table and the GIS report (matched/unmatched region codes).
-    With ``samples`` (Monte-Carlo headline outputs), results.nc gains a ``<name>_quantile``
-    variable per output and fan charts are drawn. With ``boundaries`` (GeoJSON, GPKG) the
-    regions of gis.nc are polygons instead of points."""
+    """results.nc, gis.nc, gis.gpkg, gis_fields.csv, results.gpkg, summary.csv,
+    calibration.csv and plots; returns their paths, the calibration table and the GIS
+    report (matched/unmatched region codes). With ``samples`` (Monte-Carlo headline
+    outputs), results.nc gains a ``<name>_quantile`` variable per output and fan charts
+    are drawn. With ``boundaries`` (GeoJSON, GPKG) the regions of gis.nc, gis.gpkg and
+    results.gpkg are polygons instead of points."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -47,12 +48,17 @@ def write_all(
             extra[name].attrs["long_name"] = f"{results[name.removesuffix('_quantile')].attrs.get('long_name', name)}, quantiles over samples"
         attrs.update(samples=samples.attrs["samples"], sampling=samples.attrs["sampling"], seed=samples.attrs["seed"])
     meta = regions.metadata(first)
-    names = gis.name_coords(gis.region_table(results, meta))
-    paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra, names)}
+    places = gis.region_coords(gis.region_table(results, meta))
+    paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra, places)}
     stamped = results.assign_attrs(attrs)
-    gis_report = gis.write_gis(stamped, meta, out / "gis.nc", boundaries, first.years.report_start, code_field)
+    gis_report = gis.write_gis(stamped, meta, out / "gis.nc", boundaries, first.years.report_start, code_field,
+                               gpkg=out / "gis.gpkg", dictionary=out / "gis_fields.csv")
     paths["gis"] = Path(gis_report["path"])
-    paths["geopackage"] = geopackage.write_geopackage(stamped, meta, out / "results.gpkg")
+    paths["gis layer"] = Path(gis_report["gpkg"])
+    paths["gis fields"] = Path(gis_report["dictionary"])
+    # read again (write_gis read it too, small files): results.gpkg has the same polygons
+    polygons = None if boundaries is None else gis.read_boundaries(Path(boundaries), [int(c) for c in results["region"].values], code_field)[0]
+    paths["geopackage"] = geopackage.write_geopackage(stamped, meta, out / "results.gpkg", geometries=polygons)
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
     cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region, first.study.end)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
