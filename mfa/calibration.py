@@ -10,6 +10,7 @@ import xarray as xr
 
 from .inputs import read_rows
 from .config import resolve
+from .segments import PASSENGER
 from .units import plain
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,12 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
         return pd.DataFrame(rows, columns=COLUMNS)
     official = params["official_nev_stock"].isel(scenario=0).sel(region=region).dropna("official_year")
     # The model is of passenger cars; the official figures count every NEV.
-    nev_stock = plain(res["vehicle_stock"].sum("powertrain") / params["passenger_share"], "vehicle")
+    # The official figures count every NEV: with commercial segments the model's stock of
+    # all segments, passenger cars alone scaled by their share of NEVs otherwise.
+    stock = res["vehicle_stock"].sum("powertrain")
+    if list(stock["segment"].values) == [PASSENGER]:
+        stock = stock / params["passenger_share"]
+    nev_stock = plain(stock.sum("segment"), "vehicle")
     for year in official["official_year"].values:
         if year not in res["year"].values or year < 2021:
             continue

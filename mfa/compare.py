@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 GROUPS: dict[str, tuple[str, ...]] = {
     "fleet": (
         "fleet.passenger_share", "fleet.population_growth", "fleet.cars_per_1000", "fleet.car_lifetime", "fleet.nev_share_of_sales", "fleet.projection_break",
-        "fleet.bev_share_of_sales", "regions", "province_table", "years",
+        "fleet.bev_share_of_sales", "regions", "province_table", "years", "segments",
     ),
     "battery capacity": ("batteries.capacity_file", "batteries.capacity_scale"),
     "chemistry": ("batteries.chemistry_file", "batteries.chemistry_path", "batteries.intensity_file"),
@@ -124,7 +124,7 @@ def metrics(results: xr.Dataset, report_start: int) -> xr.Dataset:
         {
             "cumulative_demand": cumulative("metal_demand"),
             "cumulative_recovery": cumulative("metal_recovered"),
-            "vehicles_in_use": plain(res["vehicle_stock"].sum("powertrain"), "vehicle").sel(year=milestones),
+            "vehicles_in_use": plain(res["vehicle_stock"].sum(["segment", "powertrain"]), "vehicle").sel(year=milestones),
             "metal_in_use": plain(res["metal_in_use"], "t").sel(year=milestones),
             "carbon_reduction": plain(res["carbon_reduction"], "t/yr").sel(year=end, drop=True),
         }

@@ -283,6 +283,41 @@ class EndOfLife(_Strict):
     """Recovery efficiencies by process and element."""
 
 
+class Segments(_Strict):
+    """New-energy commercial vehicles beside passenger cars (REFERENCE s9): buses, light
+    commercial vehicles (logistics vans), trucks. Each has its own sales history (national
+    sales x the region's share), market, NEV share path, packs, chemistry, lifetimes and
+    carbon baseline; the market of a segment is held at its last historic size."""
+
+    include: list[Literal["bus", "lcv", "truck"]]
+    """Segments modelled beside passenger cars (an empty list: passenger cars only)."""
+    sales_file: str
+    """National NEV sales by segment and year (inputs/china/segment_sales.csv)."""
+    regional_share_file: str
+    """Each region's share of national commercial NEV registrations, by segment (inputs/provinces_segments.csv)."""
+    battery_file: str
+    """Pack capacity per new vehicle by segment and year (inputs/segment_battery.csv)."""
+    chemistry_file: str
+    """Chemistry shares of new capacity by path, segment, year, chemistry (inputs/segment_chemistry.csv)."""
+    chemistry_path: str
+    """Which path of the chemistry file to use."""
+    lifetime_file: str
+    """Vehicle and battery Weibull parameters by segment (inputs/segment_lifetime.csv)."""
+    carbon_file: str
+    """Baseline fuel use, emission factor, electricity use and mileage by segment (inputs/segment_carbon.csv)."""
+    nev_share_observed: dict[str, Q("1", le=1)]
+    """NEV share of new-vehicle sales of each segment in the last historic year."""
+    nev_share_paths: dict[str, dict[int, Q("1", le=1)]]
+    """NEV share of new-vehicle sales of each segment after the history: anchor years."""
+
+    @model_validator(mode="after")
+    def _every_segment(self):
+        for field in ("nev_share_observed", "nev_share_paths"):
+            if missing := [s for s in self.include if s not in getattr(self, field)]:
+                raise ValueError(f"{field} needs a value for {missing}")
+        return self
+
+
 class Carbon(_Strict):
     file: str
     """Fuel, electricity and mileage parameters (inputs/carbon.csv)."""
@@ -368,6 +403,8 @@ class Scenario(_Strict):
     batteries: Batteries
     end_of_life: EndOfLife
     carbon: Carbon
+    segments: Segments | None = None
+    """Commercial vehicle segments; None: passenger cars only."""
     extends: str | None = None
     """Another case's base.yaml this one layers on (relative to this file)."""
     uncertainty: dict[str, Distribution] = {}

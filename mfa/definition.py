@@ -32,6 +32,9 @@ class _Strict(BaseModel):
 class Dim(_Strict):
     long_name: str
     """What the dim's coordinates are (written to NetCDF)."""
+    summed: bool = False
+    """Added up in summaries, GIS fields and Monte-Carlo outputs (a breakdown, not a
+    key of the figures: powertrain, chemistry, segment)."""
 
 
 class Quantity(_Strict):
@@ -207,6 +210,11 @@ class System(_Strict):
     def step_function(self, step: str):
         module, _, function = self.steps[step].partition(":")
         return getattr(importlib.import_module(module), function)
+
+    @property
+    def summed_dims(self) -> tuple[str, ...]:
+        """Dims added up in summaries, GIS fields and Monte-Carlo outputs."""
+        return tuple(n for n, d in self.dims.items() if d.summed)
 
     @property
     def headline(self) -> list[str]:

@@ -30,6 +30,7 @@ import xarray as xr
 from . import stock
 from .inputs import interpolate_years
 from .lifetimes import Weibull
+from .segments import PASSENGER
 from .units import plain, ureg
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,10 @@ def _extended(da: xr.DataArray, dim: str, values: np.ndarray) -> xr.DataArray:
 
 
 def car_market(p: xr.Dataset) -> xr.Dataset:
-    """Passenger car stock (vehicle), cars per 1000 and new-car sales (vehicle/yr) by
-    ``scenario``, ``region``, ``year``, scaled to the observed NEV share of sales in the
-    last historic year."""
+    """The market (new-vehicle sales, vehicle/yr) of every ``segment`` by ``scenario``,
+    ``region``, ``year``, scaled to the observed NEV share of sales in the last historic
+    year; and the passenger car stock (vehicle) and cars per 1000 behind the passenger
+    market. A commercial segment's market is held at its size of the last historic year."""
     h = int(p.attrs["history_end"])
     years = p["year"].values
     span = np.arange(years[0] - SPIN_UP, years[-1] + 1)
@@ -72,30 +74,40 @@ def car_market(p: xr.Dataset) -> xr.Dataset:
     per_1000 = saturation / (1 + (saturation / start - 1) * np.exp(-rate * (t - h)))
     cars = (plain(population(p, span), "person") * per_1000 / 1000).pint.quantify("vehicle", unit_registry=ureg)
     lifetime = Weibull(p["car_lifetime_shape"], _extended(p["car_lifetime_scale"], "cohort", span))
-    sales = stock.stock_driven(cars, lifetime)["inflow"].sel(year=years)
-    nev_sales = plain(p["passenger_registrations"].sel(year=h), "vehicle/yr")
-    scale = nev_sales / (plain(p["nev_share_observed"], "1") * plain(sales.sel(year=h), "vehicle/yr"))
-    # a declared break (1): the scenario's own market runs as given, not scaled to the observed one
-    scale = xr.where(plain(p["projection_break"], "1") > 0, 1.0, scale)
+    car_sales = plain(stock.stock_driven(cars, lifetime)["inflow"].sel(year=years), "vehicle/yr")
+    segment = p["segment"]
+    passenger = segment == PASSENGER
+    unit_market = xr.where(passenger, car_sales, 1.0)
+    nev_sales = plain(p["nev_registrations"].sel(year=h), "vehicle/yr")
+    scale = nev_sales / (plain(p["nev_share_observed"], "1") * unit_market.sel(year=h))
+    # a declared break (1): the scenario's own car market runs as given, not scaled to the observed one
+    scale = xr.where(passenger & (plain(p["projection_break"], "1") > 0), 1.0, scale)
+    car_scale = scale.sel(segment=PASSENGER, drop=True)
+    market = unit_market * scale
+    # A commercial market's history is unknown beyond its last year: it is at least the
+    # NEV sales of each year (the early e-bus wave of 2015-17 exceeds today's market)
+    registrations = plain(p["nev_registrations"], "vehicle/yr")
+    market = xr.where(~passenger & (market["year"] <= h), np.maximum(market, registrations), market)
     return xr.Dataset({
-        "total_car_stock": cars.sel(year=years) * scale,
-        "total_car_sales": sales * scale,
-        "cars_per_1000": (per_1000.sel(year=years) * scale).pint.quantify("1", unit_registry=ureg),
+        "total_car_stock": cars.sel(year=years) * car_scale,
+        "total_vehicle_sales": market.pint.quantify("vehicle/yr", unit_registry=ureg),
+        "cars_per_1000": (per_1000.sel(year=years) * car_scale).pint.quantify("1", unit_registry=ureg),
     })
 
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Vehicle stock, sales and retirement by ``scenario``, ``region``, ``year``,
-    ``powertrain``; the car market and the NEV share of new-car sales beside them. The
-    history ends at ``p.attrs["history_end"]``."""
+    ``segment``, ``powertrain``; the markets and the NEV share of new-vehicle sales beside
+    them. The history ends at ``p.attrs["history_end"]``."""
     h = int(p.attrs["history_end"])
     market = car_market(p)
     years = p["year"]
-    market_sales = plain(market["total_car_sales"], "vehicle/yr")
-    registrations = plain(p["passenger_registrations"], "vehicle/yr")
+    market_sales = plain(market["total_vehicle_sales"], "vehicle/yr")
+    registrations = plain(p["nev_registrations"], "vehicle/yr")
     observed = plain(p["nev_share_observed"], "1")
     # the share's slope over the last historic year, which the projection continues
-    slope = observed - registrations.sel(year=h - 1, drop=True) / market_sales.sel(year=h - 1, drop=True)
+    before = market_sales.sel(year=h - 1, drop=True)
+    slope = (observed - registrations.sel(year=h - 1, drop=True) / before.where(before > 0)).fillna(0.0)
     trend = (
         plain(p["nev_share_of_sales_weight"], "1") * observed
         + plain(p["nev_share_of_sales_slope_weight"], "yr") * slope

@@ -38,9 +38,11 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     # every twin in one contraction: the capacity variables share their dims, so stack
     # them (numpy, in kWh or kWh/yr, whose magnitudes times t/kWh are t or t/yr) and
     # contract chemistry once, instead of one pint-xarray product per variable
-    first = results[next(iter(pairs.values()))]
+    # material is by element only: segments are summed first (linear, so exact)
+    capacity = {c: results[c].sum("segment") if "segment" in results[c].dims else results[c] for c in pairs.values()}
+    first = capacity[next(iter(pairs.values()))]
     dims = [d for d in first.dims if d != "chemistry"]
-    stacked = np.stack([plain(results[c], "kWh/yr" if is_rate(results[c].data.units) else "kWh").transpose(*dims, "chemistry").values
+    stacked = np.stack([plain(capacity[c], "kWh/yr" if is_rate(capacity[c].data.units) else "kWh").transpose(*dims, "chemistry").values
                         for c in pairs.values()])
     per_kwh = plain(intensity, "t/kWh")
     by_scenario = per_kwh.transpose("scenario", "chemistry", "element").values
@@ -52,7 +54,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
             "t/yr" if is_rate(results[c].data.units) else "t", unit_registry=ureg)
         for k, (name, c) in enumerate(pairs.items())
     })
-    out["metal_demand_by_chemistry"] = content(results["battery_capacity_demand"], intensity, keep_chemistry=True)
+    out["metal_demand_by_chemistry"] = content(capacity["battery_capacity_demand"], intensity, keep_chemistry=True)
     for name in ("metal_intensity", "pack_mass_per_kwh", "black_mass_yield"):
         out[name] = p[name]
     return out

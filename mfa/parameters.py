@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import config
+from . import config, segments
 from .errors import InputError
 from .inputs import interpolate_years, read_rows, read_table
 from .units import ureg
@@ -45,7 +45,7 @@ OBSERVED = ("official_nev_stock", "population_observed")
 """Observations by year and region: empty (NaN) where nothing was observed."""
 
 SETTINGS: dict[str, str] = {
-    "passenger_registrations": "regions.history_file | province_table.file",
+    "nev_registrations": "regions.history_file | province_table.file | segments.sales_file",
     "official_nev_stock": "regions.history_file",
     "population_observed": "regions.population_file | province_table.file",
     "cars_per_1000_observed": "regions.cars_per_1000_observed | province_table.cars_per_1000_observed",
@@ -55,6 +55,10 @@ SETTINGS: dict[str, str] = {
     "cars_per_1000_rate": "fleet.cars_per_1000.rate",
     "nev_share_observed": "regions.new_car_sales_file | province_table.nev_share_of_new_cars",
     "projection_break": "fleet.projection_break",
+    "segment_baseline_fuel_consumption": "segments.carbon_file",
+    "segment_baseline_emission_factor": "segments.carbon_file",
+    "segment_electricity_consumption": "segments.carbon_file",
+    "segment_annual_mileage": "segments.carbon_file",
     "nev_share_of_sales_weight": "fleet.nev_share_of_sales",
     "nev_share_of_sales_rest": "fleet.nev_share_of_sales",
     "nev_share_of_sales_slope_weight": "fleet.nev_share_of_sales",
@@ -116,7 +120,7 @@ def _by_name(mapping: dict, names, unit: str, dim: str) -> xr.DataArray:
 
 def _stack(per_scenario: dict[str, xr.DataArray | xr.Dataset]):
     names = list(per_scenario)
-    return xr.concat([per_scenario[n] for n in names], dim=xr.DataArray(names, dims="scenario", name="scenario"))
+    return xr.concat([per_scenario[n] for n in names], dim=xr.DataArray(names, dims="scenario", name="scenario"), join="outer")
 
 
 def _weibull_scale(spec: config.WeibullSpec, cohorts, chemistries=None) -> xr.DataArray:
@@ -192,7 +196,7 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
 
     # fleet
     registrations, official, population, cars_per_1000, nev_share_observed = _regional_history(cfg, years[years <= y.history_end])
-    p["passenger_registrations"] = registrations.reindex(year=years, fill_value=0.0)
+    p["nev_registrations"] = registrations.reindex(year=years, fill_value=0.0)
     if official is not None:
         p["official_nev_stock"] = official
     p["population_observed"] = population
@@ -225,9 +229,10 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     if not np.allclose(totals, 1.0, atol=1e-6):
         bad = int(totals["year"][np.argmax(np.abs(totals.values - 1))])
         raise InputError(chemistry_file, "value", f"chemistry shares of path {bat.chemistry_path!r} summing to 1; year {bad} sums to {float(totals.sel(year=bad)):.4f}")
-    p["chemistry_share"] = interpolate_years(shares, years).rename(year="cohort")
+    # every chemistry of the passenger and the commercial mixes (each mix is 0 for the others')
+    chemistries = list(dict.fromkeys([*shares["chemistry"].values, *segments.chemistries(cfg)]))
+    p["chemistry_share"] = interpolate_years(shares, years).rename(year="cohort").reindex(chemistry=chemistries, fill_value=0.0)
     intensity = read_table(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
-    chemistries = list(shares["chemistry"].values)
     missing_chem = sorted(set(chemistries) - set(intensity["chemistry"].values))
     if missing_chem:
         raise InputError(bat.intensity_file, "chemistry", f"metal content for every chemistry in use; missing {missing_chem}")
@@ -295,7 +300,7 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
         raise InputError(carbon_file, "parameter", f"a primary_emission_factor_<element> row for every element of {bat.intensity_file}; missing {missing}")
     p["primary_emission_factor"] = factors.sel(element=intensity["element"].values)
     p["recycling_emission_saving_share"] = _carbon_scalar(carbon_file, "recycling_emission_saving_share", "1")
-    return p
+    return segments.extend(p, cfg, years, lambda anchors, field: _share_path(anchors, y.history_end, years, lambda _, expected: cfg.error(field, expected)))
 
 
 def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, error) -> dict[str, xr.DataArray]:
@@ -398,7 +403,11 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     end, data_end = next(iter(scenarios.values())).years.end, min(p.attrs.pop("input_data_end") for p in per.values())
     if end > data_end:
         log.warning("years.end %d is past the input data, whose projections end in %d: every path is held flat from its last year (set years.end <= %d to avoid this)", end, data_end, data_end)
-    stacked = _stack(per).pint.quantify(unit_registry=ureg)
+    stacked = _stack(per)
+    for name, value in segments.ABSENT.items():
+        if name in stacked:
+            stacked[name] = stacked[name].fillna(value)
+    stacked = stacked.pint.quantify(unit_registry=ureg)
     for name in stacked.data_vars:
         for scenario, cfg in scenarios.items():
             origin, setting = provenance.origin(cfg, SETTINGS.get(name, ""))

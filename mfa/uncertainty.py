@@ -38,11 +38,11 @@ log = logging.getLogger(__name__)
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 def headline_outputs() -> dict[str, tuple[str, ...]]:
     """Outputs kept for every sample (the declared system's headline variables), and the
-    dims summed out of them first (powertrain, chemistry: element and bound stay)."""
+    dims summed out of them first (the declared summed dims: element and bound stay)."""
     from . import definition
 
     system = definition.load()
-    return {n: tuple(d for d in system.dims_of(n) if d in ("powertrain", "chemistry")) for n in system.headline}
+    return {n: tuple(d for d in system.dims_of(n) if d in system.summed_dims) for n in system.headline}
 
 
 def frozen(spec: config.Distribution):

@@ -40,7 +40,7 @@ def test_structure_derived_from_the_declaration(system):
     assert ("recycling", "metal") in system.balances()
     assert system.feedstock_streams("in") == {"retired": "battery_end_of_life", "from_second_use": "battery_second_use_retired"}
     assert system.unit("metal_in_use") == "t" and system.unit("metal_demand") == "t/yr"
-    assert system.dims_of("battery_new") == ("scenario", "region", "year", "chemistry")
+    assert system.dims_of("battery_new") == ("scenario", "region", "year", "segment", "chemistry")
 
 
 def test_every_declared_variable_in_results_with_metadata(system, study):

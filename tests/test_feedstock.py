@@ -46,10 +46,9 @@ def sampled(tmp_path_factory):
 
 
 def plain(ds: xr.Dataset, name: str, unit: str) -> xr.DataArray:
-    """``name`` of results.nc in ``unit`` (UDUNITS), powertrain summed."""
+    """``name`` of results.nc in ``unit`` (UDUNITS), segments and powertrains summed."""
     da = ds[name]
-    if "powertrain" in da.dims:
-        da = da.sum("powertrain")
+    da = da.sum([d for d in ("segment", "powertrain") if d in da.dims])
     return da.copy(data=cf_units.Unit(da.attrs["units"]).convert(da.values, cf_units.Unit(unit)))
 
 

@@ -283,7 +283,7 @@ def test_headline_fields_are_the_results_summed(written, provinces):
     assert ds["li_demand_2030_conservative"].values[i] == pytest.approx(float(demand.sel(year=2030)))
     recovered = plain(provinces["metal_recovered"].sel(element="Co", **pick), "t/yr")
     assert ds["co_recovered_2050_conservative"].values[i] == pytest.approx(float(recovered.sel(year=2050)))
-    stock = plain(provinces["vehicle_stock"].sel(**pick, year=2050).sum("powertrain"), "vehicle")
+    stock = plain(provinces["vehicle_stock"].sel(**pick, year=2050).sum(["segment", "powertrain"]), "vehicle")
     assert ds["vehicle_stock_2050_conservative"].values[i] == pytest.approx(float(stock))
     carbon = plain(provinces["carbon_reduction"].sel(**pick, year=2050, bound="upper"), "t/yr")
     assert ds["carbon_reduction_2050_upper_conservative"].values[i] == pytest.approx(float(carbon))
@@ -493,7 +493,7 @@ def test_results_gpkg_has_one_row_per_region_scenario_year_and_a_date(written, p
     rows = dict(zip(meta["fields"], data))
     pick = {"scenario": "conservative", "region": 460000}
     np.testing.assert_allclose(rows["metal_demand_li"], plain(provinces["metal_demand"].sel(element="Li", **pick), "t/yr").values)
-    np.testing.assert_allclose(rows["vehicle_stock"], plain(provinces["vehicle_stock"].sel(**pick).sum("powertrain"), "vehicle").values)
+    np.testing.assert_allclose(rows["vehicle_stock"], plain(provinces["vehicle_stock"].sel(**pick).sum(["segment", "powertrain"]), "vehicle").values)
     assert list(rows["year"]) == provinces["year"].values.tolist() and set(rows["name_zh"]) == {"海南省"}
     assert [str(d)[:10] for d in rows["date"]] == [f"{y}-01-01" for y in provinces["year"].values]
     assert shapely.from_wkb(wkb[0]).equals(shapely.Point(110.32, 20.04))

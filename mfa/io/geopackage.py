@@ -56,7 +56,6 @@ from .gis import region_table
 log = logging.getLogger(__name__)
 
 LAYER = "results"
-SUMMED_DIMS = ("powertrain", "chemistry")
 KEY_DIMS = ("scenario", "region", "year")
 DICTIONARY_COLUMNS = ("name", "alias", "unit", "description", "source_variable", "scenario", "element", "year")
 """Columns of a field dictionary (:func:`write_layer`'s ``fields``, ``gis_fields.csv``)."""
@@ -91,7 +90,7 @@ def wide_table(results: xr.Dataset, variables: list[str] | None = None) -> tuple
     fields = []
     for name in names:
         da = results[name] if is_quantified(results[name]) else quantify(results[name])
-        da = da.sum([d for d in SUMMED_DIMS if d in da.dims])
+        da = da.sum([d for d in definition.load().summed_dims if d in da.dims])
         unit = udunits(da.data.units)
         values = da.pint.dequantify()
         detail = [d for d in values.dims if d not in KEY_DIMS]

@@ -12,7 +12,6 @@ from ..units import is_quantified, is_rate, udunits, ureg
 from . import atomic_path
 
 MILESTONES = (2030, 2040, 2050)
-SUMMED_DIMS = ("powertrain", "chemistry")
 
 
 TOTAL = "total"
@@ -36,7 +35,7 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
     frames = []
     for name in definition.load().summary:
         da = results[name]
-        da = with_total(da.sum([d for d in SUMMED_DIMS if d in da.dims]))
+        da = with_total(da.sum([d for d in definition.load().summed_dims if d in da.dims]))
         unit = da.data.units if is_quantified(da) else None
         values = da.pint.dequantify() if unit is not None else da
         is_flow = unit is not None and is_rate(unit)

@@ -95,8 +95,8 @@ def _quantified(ds: xr.Dataset, name: str) -> xr.DataArray:
         raise ValueError(f"results.nc has no {name} variable (written by `mfa run`): run the model again")
     da = ds[name]
     da = da.drop_vars([c for c in da.coords if c not in da.dims])
-    if "powertrain" in da.dims:
-        da = da.sum("powertrain", keep_attrs=True)
+    # the tables are by chemistry: every other breakdown (segment, powertrain) is added up
+    da = da.sum([d for d in definition.load().summed_dims if d in da.dims and d != "chemistry"], keep_attrs=True)
     return quantify(da)
 
 

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from .. import definition  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 from ..units import udunits  # noqa: E402
 
@@ -64,8 +65,7 @@ def carbon(results: xr.Dataset, path: Path) -> Path:
 def demand_by_chemistry(results: xr.Dataset, scenario: str, path: Path) -> Path:
     """Battery capacity demand stacked by chemistry, one scenario."""
     da = _all_regions(results["battery_capacity_demand"]).sel(scenario=scenario)
-    if "powertrain" in da.dims:
-        da = da.sum("powertrain")
+    da = da.sum([d for d in definition.load().summed_dims if d in da.dims and d != "chemistry"])
     da = da.pint.to("GWh/yr")
     plain = da.pint.dequantify()
     keep = [c for c in plain["chemistry"].values if float(plain.sel(chemistry=c).max()) > 0]
