@@ -270,6 +270,9 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
     )
     within = int((cal["difference_pct"].abs() <= 10).sum())
     summary.add_row("calibration", f"{within} of {len(cal)} rows within +-10 %")
+    overlay = config.case_dir(case) / config.CALIBRATED
+    if overlay.exists():
+        summary.add_row("calibrated values", f"from {overlay} (mfa calibrate); delete it to run the case's own values")
     summary.add_row("gis.nc regions", _gis_line(gis_report))
     for name, path in paths.items():
         summary.add_row(name, str(path))
@@ -411,6 +414,50 @@ def compare(case_a: str, case_b: str, scenario_names: tuple[str, ...], out: Path
     for name, path in paths.items():
         console.print(f"{name}: {path}")
     console.print(f"run time {time.perf_counter() - start:.1f} s")
+
+
+@main.command()
+@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/, or a path to one; calibrated.yaml is written there.")
+@click.option("--scenario", "scenario_names", multiple=True, help="Fit only these scenarios (repeatable).")
+@click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the fit report (calibration_fit/).")
+def calibrate(case: str, scenario_names: tuple[str, ...], out: Path) -> None:
+    """Fit the parameters the case declares (calibration:) inside their bands to its targets; write calibrated.yaml beside the case."""
+    start = time.perf_counter()
+    from . import calibrate as fitting
+    from . import config
+
+    names = list(scenario_names) or list(config.scenario_data(case, use_calibrated=False))
+    with _progress() as progress, _subfolder(out, "calibration_fit") as folder:
+        bar = progress.add_task(f"fitting {case}: model runs", total=None)
+        fits = []
+        for name in names:
+            progress.update(bar, description=f"fitting {case}, {name}: model runs")
+            fits.append(fitting.fit_scenario(case, name, on_evaluation=lambda: progress.advance(bar)))
+        targets, parameters = fitting.report(fits)
+        from .io import tables
+
+        paths = {
+            "targets": tables.write_csv(targets, folder / "targets.csv"),
+            "parameters": tables.write_csv(parameters, folder / "parameters.csv"),
+        }
+        overlay = fitting.write_overlay(case, fits)
+    paths = _moved(paths, folder.parent, out)
+    table = Table(title=f"mfa calibrate --case {case}: targets")
+    for column in ("figure", "scenario", "detail", "model", "reference", "difference_pct"):
+        table.add_column(column, justify="right" if column in ("model", "reference", "difference_pct") else "left")
+    for _, row in targets.iterrows():
+        table.add_row(row["figure"], row["scenario"], str(row["detail"]), f"{row['model']:.4g}", f"{row['reference']:.4g}", f"{row['difference_pct']:+.1f} %")
+    console.print(table)
+    fitted = Table(title="parameters")
+    for column in ("scenario", "parameter", "value", "band", "at bound"):
+        fitted.add_column(column)
+    for _, row in parameters.iterrows():
+        fitted.add_row(row["scenario"], row["parameter"], f"{row['value']:.4g}", f"[{row['low']:g}, {row['high']:g}]", "yes" if row["at_bound"] else "")
+    console.print(fitted)
+    console.print(f"overlay: {overlay}")
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
+    console.print(f"{sum(f.evaluations for f in fits)} model runs in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

@@ -318,6 +318,33 @@ class Segments(_Strict):
         return self
 
 
+class Band(_Strict):
+    """The range a calibrated parameter may take, and where the range comes from."""
+
+    low: float
+    """Lowest value the fit may give."""
+    high: float
+    """Highest value the fit may give."""
+    source: str
+    """Where the band comes from (e.g. REFERENCE s8, with its grade)."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class Calibration(_Strict):
+    """What ``mfa calibrate`` fits and to what (each scenario on its own)."""
+
+    parameters: dict[str, Band]
+    """Settings to fit (dotted paths as for ``--set``, e.g. ``fleet.cars_per_1000.rate``
+    or a year of a path, ``end_of_life.collection_rate.2030``), each within its band."""
+    targets: list[Literal["study", "official_stock"]] = ["study", "official_stock"]
+    """Rows of calibration.csv to fit: the study's figures, the official NEV stock."""
+
+
 class Carbon(_Strict):
     file: str
     """Fuel, electricity and mileage parameters (inputs/carbon.csv)."""
@@ -405,6 +432,8 @@ class Scenario(_Strict):
     carbon: Carbon
     segments: Segments | None = None
     """Commercial vehicle segments; None: passenger cars only."""
+    calibration: Calibration | None = None
+    """Parameters ``mfa calibrate`` fits, their bands and targets."""
     extends: str | None = None
     """Another case's base.yaml this one layers on (relative to this file)."""
     uncertainty: dict[str, Distribution] = {}
@@ -444,7 +473,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 # Year-keyed paths replace rather than merge: a scenario's path is the whole path.
-_REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capacity_scale", "population_growth", "nev_share_of_sales",
+_REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capacity_scale", "population_growth", "nev_share_of_sales", "calibration",
                    "bev_share_of_sales", "mean", "annual_mileage"}
 
 
@@ -524,9 +553,9 @@ def case_dir(case: str) -> Path:
     return folder
 
 
-def _layered(case: str, names: list[str] | None, overrides) -> dict[str, tuple[dict, list[Path], list[tuple[Path | str, dict]]]]:
+def _layered(case: str, names: list[str] | None, overrides, use_calibrated: bool = True) -> dict[str, tuple[dict, list[Path], list[tuple[Path | str, dict]]]]:
     """Each scenario's merged settings, files, and layers (a file or ``--set KEY``, with
-    the settings it gave)."""
+    the settings it gave); ``use_calibrated``: with the case's calibrated overlay."""
     folder = case_dir(case)
     layers: list[tuple[Path | str, dict]] = list(_base_layers(folder / "base.yaml"))
     merged_base: dict = {}
@@ -541,23 +570,38 @@ def _layered(case: str, names: list[str] | None, overrides) -> dict[str, tuple[d
         path = folder / f"{name}.yaml"
         own = load_yaml(path)
         data = deep_merge(merged_base, own)
+        fitted = calibrated(folder).get(name, {}) if use_calibrated else {}
+        if fitted:  # mfa calibrate's overlay comes after the scenario file, before --set
+            data = deep_merge(data, fitted)
         cli = []
         for key, parts, value in sets:
             data = apply_override(data, key, parts, value)
             cli.append((f"--set {key}", apply_override({}, key, parts, value)))
-        out[name] = (data, [p for p, _ in layers] + [path], [*layers, (path, own), *cli])
+        overlay = [(folder / CALIBRATED, fitted)] if fitted else []
+        out[name] = (data, [p for p, _ in layers] + [path], [*layers, (path, own), *overlay, *cli])
     return out
 
 
-def scenario_data(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, tuple[dict, list[Path]]]:
+CALIBRATED = "calibrated.yaml"
+"""The overlay ``mfa calibrate`` writes into a case folder: fitted values by scenario."""
+
+
+def calibrated(folder: Path) -> dict:
+    """The fitted values of a case by scenario (empty without an overlay)."""
+    path = folder / CALIBRATED
+    return load_yaml(path) if path.exists() else {}
+
+
+def scenario_data(case: str, names: list[str] | None = None, overrides: list[str] = (), use_calibrated: bool = True) -> dict[str, tuple[dict, list[Path]]]:
     """The merged settings of each scenario of ``case`` (all, or ``names``), overrides
     applied, not yet validated, with the files they came from (base layers first)."""
-    return {name: (data, files) for name, (data, files, _) in _layered(case, names, overrides).items()}
+    return {name: (data, files) for name, (data, files, _) in _layered(case, names, overrides, use_calibrated).items()}
 
 
-def load_scenarios(case: str, names: list[str] | None = None, overrides: list[str] = ()) -> dict[str, Scenario]:
-    """The validated scenarios of ``case`` (all, or ``names``), with overrides applied."""
-    return {name: validate(data, files, layers) for name, (data, files, layers) in _layered(case, names, overrides).items()}
+def load_scenarios(case: str, names: list[str] | None = None, overrides: list[str] = (), use_calibrated: bool = True) -> dict[str, Scenario]:
+    """The validated scenarios of ``case`` (all, or ``names``), with overrides applied
+    (and the case's calibrated overlay, unless ``use_calibrated`` is false)."""
+    return {name: validate(data, files, layers) for name, (data, files, layers) in _layered(case, names, overrides, use_calibrated).items()}
 
 
 def _has(data, loc: tuple) -> int:
