@@ -157,6 +157,46 @@ def panels_png(ds: xr.Dataset, rows: list[dict], columns: list[dict], title: str
         return save(fig, path)
 
 
+def capacity(ds: xr.Dataset, rows: list[dict]):
+    """Capacity rows as one row of panels."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    scenarios = [str(s) for s in ds["scenario"].values]
+    colour = colours(scenarios)
+    fig = make_subplots(rows=1, cols=len(rows), subplot_titles=[r["title"] for r in rows], horizontal_spacing=0.08)
+    for j, row in enumerate(rows, start=1):
+        for scenario in scenarios:
+            sel = sel_for(ds, row["var"], scenario=scenario, unit=row["unit"])
+            x, y = line(ds, sel)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=scenario, legendgroup=scenario, showlegend=(j == 1),
+                                     line=dict(color=colour[scenario], width=2), meta=data.meta(sel),
+                                     hovertemplate=f"{scenario} %{{x}}: %{{y:,.4~r}} {label(row['unit'])}<extra></extra>"),
+                          row=1, col=j)
+        fig.update_yaxes(title_text=f"[{label(row['unit'])}]", row=1, col=j, rangemode="tozero")
+        fig.update_xaxes(title_text="year", row=1, col=j)
+    fig.update_layout(title=dict(text="Battery capacity by scenario", x=0.01), height=400, template="plotly_white", font=dict(size=11),
+                      margin=dict(l=60, r=20, t=90, b=40), legend=legend(400))
+    return fig
+
+
+def capacity_png(ds: xr.Dataset, rows: list[dict], path: Path) -> Path:
+    scenarios = [str(s) for s in ds["scenario"].values]
+    colour = colours(scenarios)
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.8 * len(rows), 3.6), squeeze=False, layout="constrained")
+    for ax, row in zip(axes[0], rows):
+        for scenario in scenarios:
+            x, y = line(ds, sel_for(ds, row["var"], scenario=scenario, unit=row["unit"]))
+            ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=scenario)
+        ax.set_title(row["title"], fontsize=10)
+        ax.set_ylabel(f"{row['title']} [{label(row['unit'])}]", fontsize=9)
+        ax.set_xlabel("year")
+        ax.set_ylim(bottom=0)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Battery capacity by scenario", fontsize=11)
+    return save(fig, path)
+
+
 # --------------------------------------------------------------------------- carbon
 
 
