@@ -54,7 +54,8 @@ def write_all(
     paths["gis"] = Path(gis_report["path"])
     paths["geopackage"] = geopackage.write_geopackage(stamped, meta, out / "results.gpkg")
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
-    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region)
+    national = first.province_table.national_stock_file if first.province_table is not None else None
+    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region, national)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
     paths["parameters"] = tables.write_csv(provenance.table(scenarios), out / "parameters.csv")
     paths["parameter values"] = netcdf.write_parameters(params, out / "parameters.nc", attrs)

@@ -34,7 +34,7 @@ import pandas as pd
 from .. import definition
 from ..errors import InputError
 from ..io import atomic_path
-from . import assets, charts, data, feedstock, files, sankey, tables
+from . import assets, charts, data, feedstock, files, geo, sankey, tables
 from .cells import Figures, fmt
 from .fonts import cjk_font
 
@@ -166,6 +166,10 @@ def _regions(run: _Run) -> dict:
         axis = f"{element} demand {start}–{end}"
         out["figure"] = run.figs.block(charts.regions_bar(ds, run.names, scenario, base, "t", title, axis),
                                        charts.regions_png(ds, run.names, base, "t", title, run.plots / f"regions_{scenario}.png", axis))
+        shapes = geo.region_shapes(run.out_dir / "gis.nc")
+        if shapes is not None:
+            out["map"] = run.figs.block(geo.choropleth(ds, run.names, shapes, base, "t", title), None,
+                                        "The same numbers on the boundaries given to `mfa run --boundaries` (stored in gis.nc).")
     return out
 
 
