@@ -20,9 +20,9 @@ import numpy as np
 import xarray as xr
 
 from .. import definition
-from ..io import atomic_path
 from . import data
 from .fonts import cjk_rc, region_label, safe_text
+from .png import save
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 def legend(height: float) -> dict:
@@ -82,13 +82,6 @@ def line(ds: xr.Dataset, sel: dict) -> tuple[list[int], list[float | None]]:
         lines[key] = ([int(y) for y in s["year"].values], values)
     x, y = lines[key]
     return list(x), list(y)
-
-
-def save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return Path(path)
 
 
 # --------------------------------------------------------------------------- grids of lines
@@ -298,15 +291,19 @@ def secondary_supply_png(ds: xr.Dataset, elements: list[str], path: Path, thresh
     scenarios = [str(s) for s in ds["scenario"].values]
     colour = colours(scenarios)
     fig, axes = plt.subplots(1, len(elements), figsize=(3.3 * len(elements), 3.5), sharey=True, squeeze=False, layout="constrained")
+    top = 100 * max(thresholds)
     for ax, element in zip(axes[0], elements):
         for scenario in scenarios:
             x, y = line(ds, sel_for(ds, "metal_recovered", scenario=scenario, element=element, agg="ratio", den="metal_demand", unit="percent"))
             ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=scenario)
+            top = max([top] + [v for v in y if v is not None])
         for t in thresholds:
             ax.axhline(100 * t, color="0.4", ls=":", lw=1)
         ax.set_title(element)
         ax.set_xlabel("year")
-        ax.set_ylim(bottom=0)
+    # one range for the shared axis, set once all panels are drawn: set per panel, the
+    # first one's top froze the others (Ni, Co, Mn reaching 86 % were cut at Li's 80 %)
+    axes[0][0].set_ylim(0, 1.05 * top)
     axes[0][0].set_ylabel("recovered / demand [%]")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Secondary supply: recovered metal as a share of demand (dotted: 20 % and 30 %)", fontsize=11)

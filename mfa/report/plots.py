@@ -10,19 +10,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from ..io import atomic_path  # noqa: E402
 from ..units import udunits  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+from .charts import label  # noqa: E402
+from .png import save as _save  # noqa: E402
 
 
 def _unit(da: xr.DataArray) -> str:
-    return udunits(da.data.units)
+    """The axis label of ``da``'s unit, as a reader writes it (``t/yr``, ``GWh/yr``)."""
+    return label(udunits(da.data.units))
 
 
 def _all_regions(da: xr.DataArray) -> xr.DataArray:
@@ -108,7 +103,7 @@ def fan(quantiles: xr.Dataset, variable: str, path: Path, title: str) -> Path:
             ax.plot(s["year"], q(0.5), color=colour, label=str(scenario))
         ax.set_title(str(panel) if panel is not None else variable.replace("_", " "))
         ax.set_xlabel("year")
-        ax.set_ylabel(f"{variable.replace('_', ' ')} [{da.attrs.get('units', '?')}]")
+        ax.set_ylabel(f"{variable.replace('_', ' ')} [{label(da.attrs.get('units', '?'))}]")
     axes[0][0].legend(fontsize=7, title="median; 25-75 %, 5-95 %", title_fontsize=7)
     fig.suptitle(title)
     return _save(fig, path)

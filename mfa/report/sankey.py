@@ -203,8 +203,8 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
     import matplotlib.pyplot as plt
     from sankeyflow import Sankey
 
-    from ..io import atomic_path
     from .fonts import cjk_rc, safe_text
+    from .png import save
 
     system = system or definition.load()
     names = quantities(ds)
@@ -257,7 +257,5 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
             spare[0].text(0.0, 0.9, note, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)
         fig.suptitle(safe_text(title or f"Flows of {year}, scenario {scenario}"), fontsize=13)
         fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-        plt.close(fig)
+        save(fig, path)
     return Path(path)
