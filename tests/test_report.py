@@ -33,13 +33,50 @@ RESOURCE_TAGS = {"script": "src", "link": "href", "img": "src", "iframe": "src",
 # --------------------------------------------------------------------------- fixtures
 
 
+SAVED_FIGURES: dict[str, dict] = {}
+"""What every matplotlib figure of the default run showed when it was saved, by file name."""
+
+
+def _record_savefig(original):
+    """``Figure.savefig`` that first notes the figure's labels, limits and lines."""
+
+    def savefig(fig, fname, *args, **kwargs):
+        axes = []
+        for ax in fig.axes:
+            lines = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+            axes.append({"labels": [ax.get_xlabel(), ax.get_ylabel(), ax.get_title()], "ylim": ax.get_ylim(), "lines": lines})
+        name = Path(str(fname)).name.lstrip(".").split(".png")[0] + ".png"  # atomic writes save to .NAME.png.<random>.part
+        SAVED_FIGURES[name] = {"axes": axes, "suptitle": fig._suptitle.get_text() if fig._suptitle else ""}
+        return original(fig, fname, *args, **kwargs)
+
+    return savefig
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run of the default case plus its report (the test's outputs folder)."""
+    """A run of the default case plus its report (the test's outputs folder); every PNG
+    the run and the report save is recorded in :data:`SAVED_FIGURES`."""
+    from matplotlib.figure import Figure
+
     out = tmp_path_factory.mktemp("outputs")
-    result = CliRunner().invoke(main, ["run", "--out", str(out)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig))
+        result = CliRunner().invoke(main, ["run", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        write_report(out, sankey_year=SANKEY_YEAR)
+    return out
+
+
+BOUNDARIES = REPO / "tests" / "fixtures" / "boundaries.geojson"
+
+
+@pytest.fixture(scope="module")
+def provinces_dir(tmp_path_factory):
+    """A 31-province run (one scenario) with the synthetic boundaries, and its report."""
+    out = tmp_path_factory.mktemp("provinces")
+    result = CliRunner().invoke(main, ["run", "--case", "china-provinces", "--scenario", "conservative",
+                                       "--boundaries", str(BOUNDARIES), "--report", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    write_report(out, sankey_year=SANKEY_YEAR)
     return out
 
 
@@ -314,8 +351,8 @@ def check_figures(page: Page, ds: xr.Dataset) -> int:
                     if not close(float(value), want, rel=1e-9, abs_=1e-9):
                         problems.append(f"sankey link {sel}: {value} vs {want}")
                 checked += 1
-            elif trace.get("type") == "bar":
-                for code, value in zip(meta["regions"], trace["x"]):
+            elif trace.get("type") in ("bar", "choropleth"):
+                for code, value in zip(meta["regions"], trace["x"] if trace["type"] == "bar" else trace["z"]):
                     want = expected_value(ds, {**meta, "region": code})
                     if not close(float(value), want):
                         problems.append(f"bar {code}: {value} vs {want}")
@@ -490,6 +527,98 @@ def test_cjk_font_is_used_when_installed():
     if family is None:
         pytest.skip("no CJK font installed (Debian fonts-noto-cjk or fonts-wqy-microhei)")
     assert fonts.region_label("Hainan", "海南省") == "海南省 Hainan"
+
+
+# --------------------------------------------------------------------------- page size, PNGs, files
+
+
+PAGE_LIMIT = 2_500_000
+"""Bytes: a page that goes by mail and opens quickly (7.2 MB with the full plotly.js)."""
+
+
+def test_page_is_light(run_dir, provinces_dir):
+    for folder in (run_dir, provinces_dir):
+        size = (folder / "report.html").stat().st_size
+        assert size < PAGE_LIMIT, f"{folder.name}: report.html is {size / 1e6:.2f} MB"
+
+
+def test_pngs_have_readable_units_and_nothing_clipped(run_dir):
+    from PIL import Image
+
+    names = {p.name for p in (run_dir / "plots").glob("*.png")}
+    assert names and names <= set(SAVED_FIGURES), names - set(SAVED_FIGURES)
+    bracketed = set()
+    for name in names:
+        with Image.open(run_dir / "plots" / name) as image:
+            assert [round(d) for d in image.info["dpi"]] == [150, 150], name
+        for ax in SAVED_FIGURES[name]["axes"]:
+            for text in ax["labels"]:
+                assert "yr-1" not in text and "W h" not in text, f"{name}: {text!r}"
+                bracketed.update(re.findall(r"\[([^\]]+)\]", text))
+            bottom, top = ax["ylim"]
+            for y in ax["lines"]:
+                y = y[np.isfinite(y)]
+                if y.size:
+                    assert bottom - 1e-9 <= y.min() and y.max() <= top + 1e-9, f"{name}: a line leaves the axes ({y.max()} > {top})"
+    assert {"t/yr", "GWh/yr", "%"} <= bracketed, bracketed
+
+
+def listed_files(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    section = text.split('<section id="files">')[1].split("</section>")[0]
+    return set(re.findall(r'<td class="key">([^<]+)</td>', section))
+
+
+def test_every_file_of_the_run_is_listed(run_dir, provinces_dir):
+    for folder in (run_dir, provinces_dir):
+        present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        assert {"gis.nc", "results.gpkg", "parameters.csv", "parameters.nc", "system.yaml", "report.html"} <= present
+        assert listed_files(folder / "report.html") == present
+
+
+# --------------------------------------------------------------------------- 31 provinces
+
+
+def test_calibration_rows_name_their_region(provinces_dir):
+    calibration = pd.read_csv(provinces_dir / "calibration.csv", dtype={"region": str})
+    assert list(calibration.columns[:2]) == ["region", "figure"]
+    assert set(calibration["region"]) == {"460000", "national"}
+    national = calibration[calibration["region"] == "national"].set_index("detail")
+    official = pd.read_csv(REPO / "inputs" / "china" / "national_nev_stock.csv").set_index("year")["value"]
+    assert sorted(national.index.astype(int)) == list(official.index)
+    with xr.open_dataset(provinces_dir / "results.nc") as results, xr.open_dataset(provinces_dir / "parameters.nc") as params:
+        share = float(np.unique(params["passenger_share"].values)[0])
+        for year, row in national.iterrows():
+            # every province's passenger-car NEVs, scaled to all NEV types as the official figure counts them
+            model = float(results["vehicle_stock"].sel(year=int(year)).isel(scenario=0).sum()) / share
+            assert math.isclose(row["model"], model, rel_tol=1e-5) and row["reference"] == official[int(year)]
+            assert "passenger" in row["note"]
+    page = parse(provinces_dir / "report.html")
+    html_text = (provinces_dir / "report.html").read_text(encoding="utf-8")
+    calibration_html = html_text.split('<section id="calibration">')[1].split("</section>")[0]
+    assert "海南省 Hainan (460000)" in calibration_html and "<td>national</td>" in calibration_html
+    assert check_numbers(page, xr.open_dataset(provinces_dir / "results.nc").load(), provinces_dir)["source"] >= len(calibration) * 3
+
+
+def test_map_of_the_regions(provinces_dir, tmp_path):
+    page = parse(provinces_dir / "report.html")
+    maps = [t for f in page.figures for t in f["figure"]["data"] if t.get("type") == "choropleth"]
+    assert len(maps) == 1
+    trace = maps[0]
+    assert len(trace["locations"]) == 31 and {f["id"] for f in trace["geojson"]["features"]} == set(trace["locations"])
+    with xr.open_dataset(provinces_dir / "results.nc") as results:
+        assert check_figures(page, results.load()) >= 3  # the map's values among them
+    binary = require_tool("chromium")
+    dom = chromium(binary, tmp_path / "profile", "--virtual-time-budget=20000", "--dump-dom", (provinces_dir / "report.html").as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<pre id="js-errors"></pre>' in dom.stdout, dom.stdout.split('id="js-errors">')[1][:500]
+    assert f'data-figures-drawn="{len(page.figures)}"' in dom.stdout
+    drawn = [tag for tag in re.findall(r"<path [^>]*>", dom.stdout) if "choroplethlocation" in tag and ' d="M' in tag]
+    assert len(drawn) == 31, f"{len(drawn)} regions drawn on the map"
+
+
+def test_no_map_without_boundaries(run_dir, page):
+    assert not [t for f in page.figures for t in f["figure"]["data"] if t.get("type") == "choropleth"]
 
 
 # --------------------------------------------------------------------------- a real browser
