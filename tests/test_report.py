@@ -37,8 +37,8 @@ SAVED_FIGURES: dict[str, dict] = {}
 """What every matplotlib figure of the default run showed when it was saved, by file name."""
 
 
-def _record_savefig(original):
-    """``Figure.savefig`` that first notes the figure's labels, limits and lines."""
+def _record_savefig(original, into: dict):
+    """``Figure.savefig`` that first notes the figure's labels, limits and lines ``into``."""
 
     def savefig(fig, fname, *args, **kwargs):
         axes = []
@@ -46,7 +46,7 @@ def _record_savefig(original):
             lines = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
             axes.append({"labels": [ax.get_xlabel(), ax.get_ylabel(), ax.get_title()], "ylim": ax.get_ylim(), "lines": lines})
         name = Path(str(fname)).name.lstrip(".").split(".png")[0] + ".png"  # atomic writes save to .NAME.png.<random>.part
-        SAVED_FIGURES[name] = {"axes": axes, "suptitle": fig._suptitle.get_text() if fig._suptitle else ""}
+        into[name] = {"axes": axes, "suptitle": fig._suptitle.get_text() if fig._suptitle else ""}
         return original(fig, fname, *args, **kwargs)
 
     return savefig
@@ -60,7 +60,7 @@ def run_dir(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("outputs")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig))
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, SAVED_FIGURES))
         result = CliRunner().invoke(main, ["run", "--out", str(out)])
         assert result.exit_code == 0, result.output
         write_report(out, sankey_year=SANKEY_YEAR)
@@ -619,6 +619,136 @@ def test_map_of_the_regions(provinces_dir, tmp_path):
 
 def test_no_map_without_boundaries(run_dir, page):
     assert not [t for f in page.figures for t in f["figure"]["data"] if t.get("type") == "choropleth"]
+
+
+# --------------------------------------------------------------------------- the report in Chinese
+
+
+@pytest.fixture(scope="module")
+def zh_dir(run_dir, tmp_path_factory):
+    """The default run's report in Chinese (a copy of the run folder); every PNG it saves
+    is recorded in :data:`SAVED_FIGURES_ZH`."""
+    from matplotlib.figure import Figure
+
+    out = tmp_path_factory.mktemp("zh")
+    shutil.copytree(run_dir, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("report.html", "plots"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, SAVED_FIGURES_ZH))
+        write_report(out, sankey_year=SANKEY_YEAR, lang="zh")
+    return out
+
+
+SAVED_FIGURES_ZH: dict[str, dict] = {}
+
+
+class VisibleText(HTMLParser):
+    """The page's visible text, except what is marked as not being in the page's
+    language (``lang="en"``: sources and notes of the input files) and identifiers
+    (code, file names and keys, values of the input tables)."""
+
+    VOID = {"meta", "img", "br", "input", "link", "hr", "col", "source", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self._stack: list[bool] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        a = {k: (v or "") for k, v in attrs}
+        classes = set(a.get("class", "").split())
+        hidden = tag in ("script", "style", "code", "title") or a.get("lang") == "en" or bool(classes & {"key", "raw"})
+        self._stack.append(hidden or (self._stack[-1] if self._stack else False))
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self._stack:
+            self._stack.pop()
+
+    def handle_data(self, text):
+        if not (self._stack and self._stack[-1]):
+            self.texts.append(text)
+
+
+def figure_texts(figure: dict) -> list[str]:
+    """What a plotly figure shows: titles, axis titles, annotations, legend entries,
+    node labels, menu labels, hover texts."""
+    layout, texts = figure["layout"], []
+    texts.append((layout.get("title") or {}).get("text", ""))
+    texts += [a.get("text", "") for a in layout.get("annotations", [])]
+    texts += [(v.get("title") or {}).get("text", "") for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+    texts += [b.get("label", "") for m in layout.get("updatemenus", []) for b in m.get("buttons", [])]
+    for trace in figure["data"]:
+        texts += [trace.get("name", ""), re.sub(r"%\{[^}]*\}|<extra></extra>", " ", trace.get("hovertemplate", ""))]
+        texts += list((trace.get("node") or {}).get("label", []))
+        texts += [str(v) for v in trace.get("y", []) if trace.get("type") == "bar"]
+        texts.append(((trace.get("colorbar") or {}).get("title") or {}).get("text", ""))
+    return texts
+
+
+def english_words(texts, allowed: set[str]) -> set[str]:
+    """Latin-script words of ``texts`` that are not ``allowed``: file names, codes and
+    acronyms (LFP, NCM622, GWh) are names, not English."""
+    found = set()
+    for text in texts:
+        for token in str(text).split():
+            if re.search(r"[._/]", token.strip(".,;:()（）")):  # a file name or a key
+                continue
+            for word in re.findall(r"[A-Za-z][A-Za-z-]*", token):
+                if word not in allowed and not re.fullmatch(r"[A-Z0-9-]+|[A-Z][a-z]?", word):
+                    found.add(word)
+    return found
+
+
+UNITS_AND_NAMES = {"mfa", "GWh", "kWh", "dpi", "NetCDF", "GeoPackage", "Sankey", "hainan-study", "sobol", "lhs"}
+"""Units, formats and names that stay in Latin script in a Chinese report."""
+
+
+def test_chinese_report_has_no_english(zh_dir, results):
+    text = (zh_dir / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in text and "主要结果" in text and "梯次利用" in text and "万吨" in text and "万辆" in text
+    allowed = UNITS_AND_NAMES | {w for n in data_names(results) for w in re.findall(r"[A-Za-z-]+", n)}
+    parser = VisibleText()
+    parser.feed(text)
+    assert not english_words(parser.texts, allowed), sorted(english_words(parser.texts, allowed))
+    page = parse(zh_dir / "report.html")
+    shown = [t for f in page.figures for t in figure_texts(f["figure"])]
+    assert not english_words(shown, allowed), sorted(english_words(shown, allowed))
+    pngs = [t for fig in SAVED_FIGURES_ZH.values() for t in [fig["suptitle"]] + [label for ax in fig["axes"] for label in ax["labels"]]]
+    assert len(SAVED_FIGURES_ZH) >= 6
+    assert not english_words(pngs, allowed), sorted(english_words(pngs, allowed))
+
+
+def data_names(results) -> list[str]:
+    """Region names in Latin script (proper names)."""
+    from mfa.report import data
+
+    return [str(n) for n in data.region_names(results)["name_en"]]
+
+
+def test_chinese_report_numbers_come_from_the_results(zh_dir, results):
+    page = parse(zh_dir / "report.html")
+    counts = check_numbers(page, results, zh_dir)
+    assert counts["var"] > 100
+    units = {item["attrs"].get("data-unit") for item in page.numbers}
+    assert {"1e4", "1e4 t"} <= units, units  # 万辆, 万吨
+    assert check_figures(page, results) >= 30
+
+
+def test_unknown_language(run_dir):
+    with pytest.raises(ValueError, match="report language"):
+        write_report(run_dir, lang="fr")
+
+
+def test_catalogues_have_the_same_keys():
+    from mfa.report import i18n
+
+    en, zh = i18n.catalogue("en"), i18n.catalogue("zh")
+    names = ("scenario.", "bound.", "element.", "stream.", "process.", "quantity.", "figure.")
+    assert set(en) == {k for k in zh if not k.startswith(names)}
+    for key, message in en.items():
+        if isinstance(message, str):  # Chinese may leave out an argument (the English name), never need a new one
+            assert set(re.findall(r"\{(\w+)", str(zh[key]))) <= set(re.findall(r"\{(\w+)", message)), key
 
 
 # --------------------------------------------------------------------------- a real browser

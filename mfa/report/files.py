@@ -5,23 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cells import cell, table
-
-WHAT = {
-    "results.nc": "all variables, CF-1.8 NetCDF (the analysis cube)",
-    "gis.nc": "one feature per region with the headline fields, CF-1.8 NetCDF for GIS tools",
-    "results.gpkg": "yearly values per region, GeoPackage for QGIS",
-    "summary.csv": "cumulative and milestone values",
-    "calibration.csv": "model vs reference, by region",
-    "parameters.csv": "every setting and input row used, with source and grade",
-    "parameters.nc": "every parameter value the run used, with units",
-    "system.yaml": "the declared system: processes, flows, stocks",
-    "feedstock.csv": "retired packs and their metal by scenario, region, year, chemistry and stream",
-    "feedstock_cumulative.csv": "the feedstock summed to 2030, 2035, 2040, 2050",
-    "secondary_supply.csv": "recovered metal as a share of demand, by year",
-    "secondary_supply_targets.csv": "first years at 20 % and 30 %, shares at milestones",
-    "report.html": "this page",
-}
-"""What a file holds, by name; a file not named here is listed all the same."""
+from .i18n import name, t
 
 
 def run_files(out_dir: Path) -> list[str]:
@@ -34,8 +18,11 @@ def run_files(out_dir: Path) -> list[str]:
 
 
 def files_table(out_dir: Path) -> dict:
+    """One row per file: its name and what it holds (the catalogue's ``file.<name>``)."""
     rows = []
-    for name in run_files(out_dir):
-        what = WHAT.get(name) or ("figure (PNG, 150 dpi)" if name.endswith(".png") else "")
-        rows.append([cell(name, "key"), cell(what)])
-    return table(["file", "what"], rows)
+    for file in run_files(out_dir):
+        what = name("file", file)
+        if what == file:  # a file the catalogue does not describe
+            what = t("files.png") if file.endswith(".png") else ""
+        rows.append([cell(file, "key"), cell(what)])
+    return table([t("header.file"), t("header.what")], rows)

@@ -55,6 +55,7 @@ def region_shapes(path: Path) -> dict | None:
                 break
         if polygons:
             features.append({"type": "Feature", "id": code, "properties": {}, "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+    log.debug("%s: polygons of %d of %d regions", path.name, len(features), len(codes))
     return {"type": "FeatureCollection", "features": features}
 
 
