@@ -735,6 +735,26 @@ def test_chinese_report_numbers_come_from_the_results(zh_dir, results):
     assert check_figures(page, results) >= 30
 
 
+def test_run_pngs_in_chinese(results, tmp_path):
+    """The run's own PNGs (plots/ of ``mfa run``), drawn in Chinese."""
+    from matplotlib.figure import Figure
+
+    from mfa.report import i18n, plots
+    from mfa.units import quantify
+
+    quantified = results.copy()
+    for name in ("metal_demand", "metal_recovered", "carbon_reduction", "battery_capacity_demand"):
+        quantified[name] = quantify(results[name])
+    saved: dict[str, dict] = {}
+    with pytest.MonkeyPatch.context() as patch, i18n.drawing("zh"):
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, saved))
+        plots.all_plots(quantified, tmp_path)
+    assert len(saved) == 4
+    texts = [t for fig in saved.values() for t in [fig["suptitle"]] + [label for ax in fig["axes"] for label in ax["labels"]]]
+    assert not english_words(texts, UNITS_AND_NAMES), sorted(english_words(texts, UNITS_AND_NAMES))
+    assert any("碳减排" in text for text in texts)
+
+
 def test_unknown_language(run_dir):
     with pytest.raises(ValueError, match="report language"):
         write_report(run_dir, lang="fr")

@@ -12,7 +12,7 @@ import xarray as xr
 import shutil
 
 from .. import calibration, config, definition, provenance, regions
-from ..report import plots
+from ..report import i18n, plots
 from . import atomic_path, geopackage, gis, netcdf, tables
 
 
@@ -24,12 +24,13 @@ def write_all(
     samples: xr.Dataset | None = None,
     boundaries: Path | None = None,
     code_field: str | None = None,
+    lang: str = "en",
 ) -> tuple[dict[str, Path], pd.DataFrame, dict]:
     """results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots; returns
     their paths, the calibration table and the GIS report (matched/unmatched region codes).
     With ``samples`` (Monte-Carlo headline outputs), results.nc gains a ``<name>_quantile``
     variable per output and fan charts are drawn. With ``boundaries`` (GeoJSON, GPKG) the
-    regions of gis.nc are polygons instead of points."""
+    regions of gis.nc are polygons instead of points. ``lang``: the language of the plots' words."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -62,12 +63,14 @@ def write_all(
     with atomic_path(out / "system.yaml") as tmp:
         shutil.copyfile(definition.DEFAULT, tmp)
     paths["system"] = out / "system.yaml"
-    for plot in plots.all_plots(results, out / "plots"):
-        paths[plot.stem] = plot
-    if samples is not None:
-        from .. import uncertainty
+    with i18n.drawing(lang):
+        for plot in plots.all_plots(results, out / "plots"):
+            paths[plot.stem] = plot
+        if samples is not None:
+            from .. import uncertainty
 
-        totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
-        for name, title in (("metal_demand", "Metal demand"), ("metal_recovered", "Metal recovered"), ("carbon_reduction", "CO2 reduction")):
-            paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", f"{title}, all regions: Monte-Carlo range")
+            totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
+            for name in ("metal_demand", "metal_recovered", "carbon_reduction"):
+                title = i18n.t("plots.fan_title", title=i18n.t(f"fan.{name}"))
+                paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", title)
     return paths, cal, gis_report

@@ -24,7 +24,6 @@ say where it comes from, so tests can recompute it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import logging
 from pathlib import Path
@@ -37,8 +36,8 @@ from ..errors import InputError
 from ..io import atomic_path
 from . import assets, charts, data, feedstock, files, geo, sankey, tables
 from .cells import Figures, fmt
-from .fonts import cjk_font, cjk_rc
-from .i18n import amount_unit, name, t, t_html, use
+from .fonts import cjk_font
+from .i18n import amount_unit, drawing, name, t, t_html
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +253,7 @@ def write_report(out_dir: Path, sankey_year: int = 2040, scenario: str | None = 
     and the regions; ``sankey_year`` the year of the Sankey; ``lang`` the language of the
     page and its PNGs (``en`` or ``zh``, :mod:`mfa.report.i18n`).
     """
-    # Chinese words in the PNGs need a CJK font for every label, not only region names
-    with use(lang), (cjk_rc() if lang == "zh" else contextlib.nullcontext()):
+    with drawing(lang):
         run = _Run(Path(out_dir), sankey_year, scenario)
         sections = _sections(run)
         ds = run.ds

@@ -58,6 +58,16 @@ def use(lang: str):
         _LANG.reset(token)
 
 
+@contextlib.contextmanager
+def drawing(lang: str):
+    """:func:`use` ``lang``, and in Chinese draw matplotlib text with the CJK font (every
+    label, not only region names)."""
+    from .fonts import cjk_rc
+
+    with use(lang), (cjk_rc() if lang == "zh" else contextlib.nullcontext()):
+        yield
+
+
 def lang() -> str:
     return _LANG.get()
 
