@@ -1,4 +1,12 @@
-"""How close the model comes to the study's figures and to the official NEV stock."""
+"""How close the model comes to the study's figures and to the official NEV stock.
+
+One row per compared figure, labelled with its ``region``: the GB/T 2260 code of the
+study's region, or ``national`` for the sum of every region against the national
+figures (a multi-region case with a province table). The official stock counts every
+NEV: a case with commercial segments compares the stock of all its segments; a
+passenger-only case divides its stock by ``fleet.passenger_share`` first, as the ``note``
+of those rows says.
+"""
 
 from __future__ import annotations
 
@@ -8,79 +16,98 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .inputs import read_rows
 from .config import resolve
+from .inputs import read_rows, read_table
 from .segments import PASSENGER
 from .units import plain
 
 log = logging.getLogger(__name__)
 
+COLUMNS = ["region", "figure", "scenario", "detail", "unit", "model", "reference", "difference_pct", "note"]
+NATIONAL = "national"
 _FIGURES = {
     "cumulative_demand": ("metal_demand", "t"),
     "cumulative_recovery": ("metal_recovered", "t"),
 }
 
 
-COLUMNS = ["figure", "scenario", "detail", "unit", "model", "reference", "difference_pct"]
+def _row(region, figure, scenario, detail, unit, model, reference, note=""):
+    return {"region": str(region), "figure": figure, "scenario": scenario, "detail": detail, "unit": unit, "model": model,
+            "reference": reference, "difference_pct": 100 * (model / reference - 1) if reference else np.nan, "note": note}
 
 
-def _row(figure, scenario, detail, unit, model, study):
-    return {
-        "figure": figure,
-        "scenario": scenario,
-        "detail": detail,
-        "unit": unit,
-        "model": model,
-        "reference": study,
-        "difference_pct": 100 * (model / study - 1) if study else np.nan,
-    }
-
-
-def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int, region: int, study_end: int) -> pd.DataFrame:
-    """One row per compared figure of ``region``: model, reference, % difference, with units.
-
-    The study's figures cover ``report_start`` to ``study_end`` (cumulative) and
-    ``study_end`` (carbon): the model is summed over those years only, and a figure whose
-    years the run does not reach is left out, with a warning."""
+def _study_rows(res: xr.Dataset, region: int, study_file: str, report_start: int, study_end: int) -> list[dict]:
     rows = []
-    if region not in results["region"].values:
-        return pd.DataFrame(rows, columns=COLUMNS)
-    res = results.sel(region=region)
     scenarios = list(res["scenario"].values)
-    if study_file and int(res["year"].max()) < study_end:
-        log.warning("the run ends in %d, before the study's figures (%d-%d): calibration.csv compares only the official stock", int(res["year"].max()), report_start, study_end)
-    elif study_file:
-        study = read_rows(resolve(study_file), ("figure", "element", "scenario", "bound"))
-        for _, r in study.iterrows():
-            if r["scenario"] not in scenarios:
-                continue
-            if r["figure"] in _FIGURES:
-                var, unit = _FIGURES[r["figure"]]
-                series = plain(res[var].sel(scenario=r["scenario"], element=r["element"]), "t/yr")
-                model = float(series.sel(year=slice(report_start, study_end)).sum())
-                rows.append(_row(r["figure"], r["scenario"], r["element"], unit, model, r["value"]))
-            elif r["figure"] == "carbon_reduction_2050":
-                series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
-                model = float(series.sel(year=study_end))
-                rows.append(_row(r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
-    if "official_nev_stock" not in params:
-        return pd.DataFrame(rows, columns=COLUMNS)
-    official = params["official_nev_stock"].isel(scenario=0).sel(region=region).dropna("official_year")
-    # The model is of passenger cars; the official figures count every NEV.
-    # The official figures count every NEV: with commercial segments the model's stock of
-    # all segments, passenger cars alone scaled by their share of NEVs otherwise.
-    stock = res["vehicle_stock"].sum("powertrain")
-    if list(stock["segment"].values) == [PASSENGER]:
-        stock = stock / params["passenger_share"]
-    nev_stock = plain(stock.sum("segment"), "vehicle")
-    for year in official["official_year"].values:
-        if year not in res["year"].values or year < 2021:
+    study = read_rows(resolve(study_file), ("figure", "element", "scenario", "bound"))
+    for _, r in study.iterrows():
+        if r["scenario"] not in scenarios:
             continue
-        reference = float(plain(official.sel(official_year=year), "vehicle"))
+        if r["figure"] in _FIGURES:
+            var, unit = _FIGURES[r["figure"]]
+            series = plain(res[var].sel(scenario=r["scenario"], element=r["element"]), "t/yr")
+            model = float(series.sel(year=slice(report_start, study_end)).sum())
+            rows.append(_row(region, r["figure"], r["scenario"], r["element"], unit, model, r["value"]))
+        elif r["figure"] == "carbon_reduction_2050":
+            series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
+            model = float(series.sel(year=study_end))
+            rows.append(_row(region, r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
+    return rows
+
+
+def _stock_rows(region, passenger_stock: xr.DataArray, passenger_share, official: dict[int, float]) -> list[dict]:
+    """The model's stock of ``passenger_stock`` (by scenario, powertrain and year) as all
+    NEVs against ``official`` (by year): one row per year when every scenario shares the
+    history, else one per scenario."""
+    nev_stock, note = _all_nevs(passenger_stock, passenger_share)
+    rows = []
+    for year, reference in official.items():
+        if year not in nev_stock["year"].values:
+            continue
         by_scenario = nev_stock.sel(year=year)
         if np.allclose(by_scenario, by_scenario[0]):  # the history is common to all scenarios
-            rows.append(_row("nev_stock", "all", str(int(year)), "1", float(by_scenario[0]), reference))
+            rows.append(_row(region, "nev_stock", "all", str(year), "1", float(by_scenario[0]), reference, note))
             continue
-        for scenario in scenarios:
-            rows.append(_row("nev_stock", scenario, str(int(year)), "1", float(by_scenario.sel(scenario=scenario)), reference))
+        for scenario in nev_stock["scenario"].values:
+            rows.append(_row(region, "nev_stock", str(scenario), str(year), "1", float(by_scenario.sel(scenario=scenario)), reference, note))
+    return rows
+
+
+def _all_nevs(stock: xr.DataArray, passenger_share) -> tuple[xr.DataArray, str]:
+    """The model's NEV stock as every NEV type, and what that means: all segments when the
+    case models commercial vehicles, else passenger cars scaled by their share of NEVs."""
+    stock = stock.sum("powertrain")
+    if list(stock["segment"].values) != [PASSENGER]:
+        return plain(stock.sum("segment"), "vehicle"), "NEVs of every segment the case models (passenger cars, buses, light commercial vehicles, trucks)"
+    share = float(np.unique(plain(passenger_share, "1").values)[0])
+    note = (f"the model counts passenger cars; its stock is divided by the passenger share of NEVs ({share:g}, "
+            "fleet.passenger_share) to compare with official figures of every NEV type")
+    return plain(stock.sum("segment") / passenger_share, "vehicle"), note
+
+
+def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int, region: int,
+          study_end: int, national_stock_file: str | None = None) -> pd.DataFrame:
+    """One row per compared figure: region, model, reference, % difference, with units.
+
+    ``region``: the study's region (its figures and official stock); with
+    ``national_stock_file`` also the sum of all regions against the national stock. The
+    study's figures cover ``report_start`` to ``study_end`` (cumulative) and ``study_end``
+    (carbon); a figure whose years the run does not reach is left out, with a warning."""
+    rows = []
+    if region in results["region"].values:
+        res = results.sel(region=region)
+        if study_file and int(res["year"].max()) < study_end:
+            log.warning("the run ends in %d, before the study's figures (%d-%d): calibration.csv compares only the official stock", int(res["year"].max()), report_start, study_end)
+        elif study_file:
+            rows += _study_rows(res, region, study_file, report_start, study_end)
+        if "official_nev_stock" in params:
+            official = params["official_nev_stock"].isel(scenario=0).sel(region=region).dropna("official_year")
+            # years before 2021 hold assumptions (Hainan's 2020 stock is graded D), not official figures
+            years = {int(y): float(plain(official.sel(official_year=y), "vehicle")) for y in official["official_year"].values if y >= 2021}
+            rows += _stock_rows(region, res["vehicle_stock"], params["passenger_share"], years)
+    if national_stock_file:
+        national = plain(read_table(resolve(national_stock_file), ("segment", "year"), "vehicle", {"segment": "all"}), "vehicle")
+        years = {int(y): float(national.sel(year=y)) for y in national["year"].values}
+        rows += _stock_rows(NATIONAL, results["vehicle_stock"].sum("region"), params["passenger_share"], years)
     return pd.DataFrame(rows, columns=COLUMNS)
+

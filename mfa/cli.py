@@ -224,7 +224,8 @@ def sampling_options(command):
 @click.option("--boundaries", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Region polygons (GeoJSON, GPKG) with a GB/T 2260 code field: gis.nc gets polygons instead of points.")
 @click.option("--code-field", default=None, help="The boundaries' code field (default: found by name, e.g. code, adcode).")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
-def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report) -> None:
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of report.html and the PNGs (zh: Chinese, amounts in 万辆 / 万吨).")
+def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
     """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
     with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
@@ -251,12 +252,12 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
             sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, store, on_samples=lambda k: progress.advance(bar, k))
             cluster.close()  # the quantiles are computed in this process, as before
         progress.update(task, advance=1, description=f"writing outputs to {out}")
-        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field)
+        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang)
         if with_report:
             from .report.html import write_report
 
             progress.update(task, advance=1, description="writing report.html")
-            paths["report"] = write_report(staging)
+            paths["report"] = write_report(staging, lang=lang)
         progress.update(task, advance=1)
     paths = _moved(paths, staging, out)
     elapsed = time.perf_counter() - start
@@ -299,14 +300,15 @@ def _gis_line(report: dict) -> str:
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The run folder (results.nc, calibration.csv, summary.csv); report.html is written there.")
 @click.option("--year", "sankey_year", type=int, default=2040, show_default=True, help="Year of the Sankey of flows.")
 @click.option("--scenario", default=None, help="Scenario of the Sankey, feedstock and regions (default: the middle one).")
-def report(out: Path, sankey_year: int, scenario: str | None) -> None:
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of report.html and its PNGs.")
+def report(out: Path, sankey_year: int, scenario: str | None, lang: str) -> None:
     """Write report.html (offline, self-contained) and the feedstock and secondary-supply tables from a run folder."""
     start = time.perf_counter()
     with _progress(counted=False) as progress, rundir.replacing(out, clone=True) as staging:
         progress.add_task(f"writing the report of {out}")
         from .report.html import write_report
 
-        path = write_report(staging, sankey_year, scenario)
+        path = write_report(staging, sankey_year, scenario, lang)
     console.print(f"report: {out / path.relative_to(staging)}")
     for name in ("feedstock.csv", "feedstock_cumulative.csv", "secondary_supply.csv", "secondary_supply_targets.csv"):
         if (out / name).exists():

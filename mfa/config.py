@@ -205,6 +205,9 @@ class ProvinceTable(_Strict):
     """Codes, names and representative points (inputs/provinces_meta.csv)."""
     national_sales_file: str
     """National NEV sales by year, which shape each province's registrations over the years."""
+    national_stock_file: str | None = None
+    """National NEV stock by year (all NEV types), compared with the sum of the regions in
+    ``calibration.csv`` (rows of region ``national``)."""
     cars_per_1000_observed: Q("1", ge=0)
     """Passenger cars per 1000 people in the last historic year, for every province of the table."""
     nev_share_of_new_cars: Q("1", le=1)

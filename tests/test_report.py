@@ -33,13 +33,50 @@ RESOURCE_TAGS = {"script": "src", "link": "href", "img": "src", "iframe": "src",
 # --------------------------------------------------------------------------- fixtures
 
 
+SAVED_FIGURES: dict[str, dict] = {}
+"""What every matplotlib figure of the default run showed when it was saved, by file name."""
+
+
+def _record_savefig(original, into: dict):
+    """``Figure.savefig`` that first notes the figure's labels, limits and lines ``into``."""
+
+    def savefig(fig, fname, *args, **kwargs):
+        axes = []
+        for ax in fig.axes:
+            lines = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+            axes.append({"labels": [ax.get_xlabel(), ax.get_ylabel(), ax.get_title()], "ylim": ax.get_ylim(), "lines": lines})
+        name = Path(str(fname)).name.lstrip(".").split(".png")[0] + ".png"  # atomic writes save to .NAME.png.<random>.part
+        into[name] = {"axes": axes, "suptitle": fig._suptitle.get_text() if fig._suptitle else ""}
+        return original(fig, fname, *args, **kwargs)
+
+    return savefig
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run of the default case plus its report (the test's outputs folder)."""
+    """A run of the default case plus its report (the test's outputs folder); every PNG
+    the run and the report save is recorded in :data:`SAVED_FIGURES`."""
+    from matplotlib.figure import Figure
+
     out = tmp_path_factory.mktemp("outputs")
-    result = CliRunner().invoke(main, ["run", "--out", str(out)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, SAVED_FIGURES))
+        result = CliRunner().invoke(main, ["run", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        write_report(out, sankey_year=SANKEY_YEAR)
+    return out
+
+
+BOUNDARIES = REPO / "tests" / "fixtures" / "boundaries.geojson"
+
+
+@pytest.fixture(scope="module")
+def provinces_dir(tmp_path_factory):
+    """A 31-province run (one scenario) with the synthetic boundaries, and its report."""
+    out = tmp_path_factory.mktemp("provinces")
+    result = CliRunner().invoke(main, ["run", "--case", "china-provinces", "--scenario", "conservative",
+                                       "--boundaries", str(BOUNDARIES), "--report", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    write_report(out, sankey_year=SANKEY_YEAR)
     return out
 
 
@@ -314,8 +351,8 @@ def check_figures(page: Page, ds: xr.Dataset) -> int:
                     if not close(float(value), want, rel=1e-9, abs_=1e-9):
                         problems.append(f"sankey link {sel}: {value} vs {want}")
                 checked += 1
-            elif trace.get("type") == "bar":
-                for code, value in zip(meta["regions"], trace["x"]):
+            elif trace.get("type") in ("bar", "choropleth"):
+                for code, value in zip(meta["regions"], trace["x"] if trace["type"] == "bar" else trace["z"]):
                     want = expected_value(ds, {**meta, "region": code})
                     if not close(float(value), want):
                         problems.append(f"bar {code}: {value} vs {want}")
@@ -492,6 +529,248 @@ def test_cjk_font_is_used_when_installed():
     assert fonts.region_label("Hainan", "海南省") == "海南省 Hainan"
 
 
+# --------------------------------------------------------------------------- page size, PNGs, files
+
+
+PAGE_LIMIT = 2_500_000
+"""Bytes: a page that goes by mail and opens quickly (7.2 MB with the full plotly.js)."""
+
+
+def test_page_is_light(run_dir, provinces_dir):
+    for folder in (run_dir, provinces_dir):
+        size = (folder / "report.html").stat().st_size
+        assert size < PAGE_LIMIT, f"{folder.name}: report.html is {size / 1e6:.2f} MB"
+
+
+def test_pngs_have_readable_units_and_nothing_clipped(run_dir):
+    from PIL import Image
+
+    names = {p.name for p in (run_dir / "plots").glob("*.png")}
+    assert names and names <= set(SAVED_FIGURES), names - set(SAVED_FIGURES)
+    bracketed = set()
+    for name in names:
+        with Image.open(run_dir / "plots" / name) as image:
+            assert [round(d) for d in image.info["dpi"]] == [150, 150], name
+        for ax in SAVED_FIGURES[name]["axes"]:
+            for text in ax["labels"]:
+                assert "yr-1" not in text and "W h" not in text, f"{name}: {text!r}"
+                bracketed.update(re.findall(r"\[([^\]]+)\]", text))
+            bottom, top = ax["ylim"]
+            for y in ax["lines"]:
+                y = y[np.isfinite(y)]
+                if y.size:
+                    assert bottom - 1e-9 <= y.min() and y.max() <= top + 1e-9, f"{name}: a line leaves the axes ({y.max()} > {top})"
+    assert {"t/yr", "GWh/yr", "%"} <= bracketed, bracketed
+
+
+def listed_files(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    section = text.split('<section id="files">')[1].split("</section>")[0]
+    return set(re.findall(r'<td class="key">([^<]+)</td>', section))
+
+
+def test_every_file_of_the_run_is_listed(run_dir, provinces_dir):
+    for folder in (run_dir, provinces_dir):
+        present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        assert {"gis.nc", "results.gpkg", "parameters.csv", "parameters.nc", "system.yaml", "report.html"} <= present
+        assert listed_files(folder / "report.html") == present
+
+
+# --------------------------------------------------------------------------- 31 provinces
+
+
+def test_calibration_rows_name_their_region(provinces_dir):
+    calibration = pd.read_csv(provinces_dir / "calibration.csv", dtype={"region": str})
+    assert list(calibration.columns[:2]) == ["region", "figure"]
+    assert set(calibration["region"]) == {"460000", "national"}
+    national = calibration[calibration["region"] == "national"].set_index("detail")
+    official = pd.read_csv(REPO / "inputs" / "china" / "national_nev_stock.csv").set_index("year")["value"]
+    assert sorted(national.index.astype(int)) == list(official.index)
+    with xr.open_dataset(provinces_dir / "results.nc") as results, xr.open_dataset(provinces_dir / "parameters.nc") as params:
+        share = float(np.unique(params["passenger_share"].values)[0])
+        for year, row in national.iterrows():
+            # every province's passenger-car NEVs, scaled to all NEV types as the official figure counts them
+            model = float(results["vehicle_stock"].sel(year=int(year)).isel(scenario=0).sum()) / share
+            assert math.isclose(row["model"], model, rel_tol=1e-5) and row["reference"] == official[int(year)]
+            assert "passenger" in row["note"]
+    page = parse(provinces_dir / "report.html")
+    html_text = (provinces_dir / "report.html").read_text(encoding="utf-8")
+    calibration_html = html_text.split('<section id="calibration">')[1].split("</section>")[0]
+    assert "海南省 Hainan (460000)" in calibration_html and "<td>national</td>" in calibration_html
+    assert check_numbers(page, xr.open_dataset(provinces_dir / "results.nc").load(), provinces_dir)["source"] >= len(calibration) * 3
+
+
+def test_map_of_the_regions(provinces_dir, tmp_path):
+    page = parse(provinces_dir / "report.html")
+    maps = [t for f in page.figures for t in f["figure"]["data"] if t.get("type") == "choropleth"]
+    assert len(maps) == 1
+    trace = maps[0]
+    assert len(trace["locations"]) == 31 and {f["id"] for f in trace["geojson"]["features"]} == set(trace["locations"])
+    with xr.open_dataset(provinces_dir / "results.nc") as results:
+        assert check_figures(page, results.load()) >= 3  # the map's values among them
+    binary = require_tool("chromium")
+    dom = chromium(binary, tmp_path / "profile", "--virtual-time-budget=20000", "--dump-dom", (provinces_dir / "report.html").as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<pre id="js-errors"></pre>' in dom.stdout, dom.stdout.split('id="js-errors">')[1][:500]
+    assert f'data-figures-drawn="{len(page.figures)}"' in dom.stdout
+    drawn = [tag for tag in re.findall(r"<path [^>]*>", dom.stdout) if "choroplethlocation" in tag and ' d="M' in tag]
+    assert len(drawn) == 31, f"{len(drawn)} regions drawn on the map"
+
+
+def test_no_map_without_boundaries(run_dir, page):
+    assert not [t for f in page.figures for t in f["figure"]["data"] if t.get("type") == "choropleth"]
+
+
+# --------------------------------------------------------------------------- the report in Chinese
+
+
+@pytest.fixture(scope="module")
+def zh_dir(run_dir, tmp_path_factory):
+    """The default run's report in Chinese (a copy of the run folder); every PNG it saves
+    is recorded in :data:`SAVED_FIGURES_ZH`."""
+    from matplotlib.figure import Figure
+
+    out = tmp_path_factory.mktemp("zh")
+    shutil.copytree(run_dir, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("report.html", "plots"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, SAVED_FIGURES_ZH))
+        write_report(out, sankey_year=SANKEY_YEAR, lang="zh")
+    return out
+
+
+SAVED_FIGURES_ZH: dict[str, dict] = {}
+
+
+class VisibleText(HTMLParser):
+    """The page's visible text, except what is marked as not being in the page's
+    language (``lang="en"``: sources and notes of the input files) and identifiers
+    (code, file names and keys, values of the input tables)."""
+
+    VOID = {"meta", "img", "br", "input", "link", "hr", "col", "source", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self._stack: list[bool] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        a = {k: (v or "") for k, v in attrs}
+        classes = set(a.get("class", "").split())
+        hidden = tag in ("script", "style", "code", "title") or a.get("lang") == "en" or bool(classes & {"key", "raw"})
+        self._stack.append(hidden or (self._stack[-1] if self._stack else False))
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self._stack:
+            self._stack.pop()
+
+    def handle_data(self, text):
+        if not (self._stack and self._stack[-1]):
+            self.texts.append(text)
+
+
+def figure_texts(figure: dict) -> list[str]:
+    """What a plotly figure shows: titles, axis titles, annotations, legend entries,
+    node labels, menu labels, hover texts."""
+    layout, texts = figure["layout"], []
+    texts.append((layout.get("title") or {}).get("text", ""))
+    texts += [a.get("text", "") for a in layout.get("annotations", [])]
+    texts += [(v.get("title") or {}).get("text", "") for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+    texts += [b.get("label", "") for m in layout.get("updatemenus", []) for b in m.get("buttons", [])]
+    for trace in figure["data"]:
+        texts += [trace.get("name", ""), re.sub(r"%\{[^}]*\}|<extra></extra>", " ", trace.get("hovertemplate", ""))]
+        texts += list((trace.get("node") or {}).get("label", []))
+        texts += [str(v) for v in trace.get("y", []) if trace.get("type") == "bar"]
+        texts.append(((trace.get("colorbar") or {}).get("title") or {}).get("text", ""))
+    return texts
+
+
+def english_words(texts, allowed: set[str]) -> set[str]:
+    """Latin-script words of ``texts`` that are not ``allowed``: file names, codes and
+    acronyms (LFP, NCM622, GWh) are names, not English."""
+    found = set()
+    for text in texts:
+        for token in str(text).split():
+            if re.search(r"[._/]", token.strip(".,;:()（）")):  # a file name or a key
+                continue
+            for word in re.findall(r"[A-Za-z][A-Za-z-]*", token):
+                if word not in allowed and not re.fullmatch(r"[A-Z0-9-]+|[A-Z][a-z]?", word):
+                    found.add(word)
+    return found
+
+
+UNITS_AND_NAMES = {"mfa", "GWh", "kWh", "dpi", "NetCDF", "GeoPackage", "Sankey", "hainan-study", "sobol", "lhs"}
+"""Units, formats and names that stay in Latin script in a Chinese report."""
+
+
+def test_chinese_report_has_no_english(zh_dir, results):
+    text = (zh_dir / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in text and "主要结果" in text and "梯次利用" in text and "万吨" in text and "万辆" in text
+    allowed = UNITS_AND_NAMES | {w for n in data_names(results) for w in re.findall(r"[A-Za-z-]+", n)}
+    parser = VisibleText()
+    parser.feed(text)
+    assert not english_words(parser.texts, allowed), sorted(english_words(parser.texts, allowed))
+    page = parse(zh_dir / "report.html")
+    shown = [t for f in page.figures for t in figure_texts(f["figure"])]
+    assert not english_words(shown, allowed), sorted(english_words(shown, allowed))
+    pngs = [t for fig in SAVED_FIGURES_ZH.values() for t in [fig["suptitle"]] + [label for ax in fig["axes"] for label in ax["labels"]]]
+    assert len(SAVED_FIGURES_ZH) >= 6
+    assert not english_words(pngs, allowed), sorted(english_words(pngs, allowed))
+
+
+def data_names(results) -> list[str]:
+    """Region names in Latin script (proper names)."""
+    from mfa.report import data
+
+    return [str(n) for n in data.region_names(results)["name_en"]]
+
+
+def test_chinese_report_numbers_come_from_the_results(zh_dir, results):
+    page = parse(zh_dir / "report.html")
+    counts = check_numbers(page, results, zh_dir)
+    assert counts["var"] > 100
+    units = {item["attrs"].get("data-unit") for item in page.numbers}
+    assert {"1e4", "1e4 t"} <= units, units  # 万辆, 万吨
+    assert check_figures(page, results) >= 30
+
+
+def test_run_pngs_in_chinese(results, tmp_path):
+    """The run's own PNGs (plots/ of ``mfa run``), drawn in Chinese."""
+    from matplotlib.figure import Figure
+
+    from mfa.report import i18n, plots
+    from mfa.units import quantify
+
+    quantified = results.copy()
+    for name in ("metal_demand", "metal_recovered", "carbon_reduction", "battery_capacity_demand"):
+        quantified[name] = quantify(results[name])
+    saved: dict[str, dict] = {}
+    with pytest.MonkeyPatch.context() as patch, i18n.drawing("zh"):
+        patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, saved))
+        plots.all_plots(quantified, tmp_path)
+    assert len(saved) == 4
+    texts = [t for fig in saved.values() for t in [fig["suptitle"]] + [label for ax in fig["axes"] for label in ax["labels"]]]
+    assert not english_words(texts, UNITS_AND_NAMES), sorted(english_words(texts, UNITS_AND_NAMES))
+    assert any("碳减排" in text for text in texts)
+
+
+def test_unknown_language(run_dir):
+    with pytest.raises(ValueError, match="report language"):
+        write_report(run_dir, lang="fr")
+
+
+def test_catalogues_have_the_same_keys():
+    from mfa.report import i18n
+
+    en, zh = i18n.catalogue("en"), i18n.catalogue("zh")
+    names = ("scenario.", "bound.", "element.", "stream.", "process.", "quantity.", "figure.")
+    assert set(en) == {k for k in zh if not k.startswith(names)}
+    for key, message in en.items():
+        if isinstance(message, str):  # Chinese may leave out an argument (the English name), never need a new one
+            assert set(re.findall(r"\{(\w+)", str(zh[key]))) <= set(re.findall(r"\{(\w+)", message)), key
+
+
 # --------------------------------------------------------------------------- a real browser
 
 
@@ -525,14 +804,9 @@ def test_report_draws_in_chromium(run_dir, page, tmp_path):
     assert 'class="sankey-node' in html_text and 'class="sankey-link' in html_text, "the Sankey was not drawn"
     assert html_text.count('class="sankey-node"') >= 8
 
-    shots = run_dir / "screenshots"
-    shots.mkdir(exist_ok=True)
-    shot = shots / "report_screenshot.png"
+    shot = tmp_path / "report_screenshot.png"  # never into the checkout
     result = chromium(binary, tmp_path / "profile-shot", "--virtual-time-budget=20000", "--window-size=1400,4600",
                       f"--screenshot={shot}", url)
     assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 100_000, "the screenshot looks empty"
-    keep = REPO / "outputs"
-    keep.mkdir(exist_ok=True)
-    shutil.copy(shot, keep / "report_screenshot.png")

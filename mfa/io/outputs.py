@@ -12,7 +12,7 @@ import xarray as xr
 import shutil
 
 from .. import calibration, config, definition, provenance, regions
-from ..report import plots
+from ..report import i18n, plots
 from . import atomic_path, geopackage, gis, netcdf, tables
 
 
@@ -24,13 +24,14 @@ def write_all(
     samples: xr.Dataset | None = None,
     boundaries: Path | None = None,
     code_field: str | None = None,
+    lang: str = "en",
 ) -> tuple[dict[str, Path], pd.DataFrame, dict]:
     """results.nc, gis.nc, gis.gpkg, gis_fields.csv, results.gpkg, summary.csv,
     calibration.csv and plots; returns their paths, the calibration table and the GIS
     report (matched/unmatched region codes). With ``samples`` (Monte-Carlo headline
     outputs), results.nc gains a ``<name>_quantile`` variable per output and fan charts
     are drawn. With ``boundaries`` (GeoJSON, GPKG) the regions of gis.nc, gis.gpkg and
-    results.gpkg are polygons instead of points."""
+    results.gpkg are polygons instead of points. ``lang``: the language of the plots' words."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -60,19 +61,22 @@ def write_all(
     polygons = None if boundaries is None else gis.read_boundaries(Path(boundaries), [int(c) for c in results["region"].values], code_field)[0]
     paths["geopackage"] = geopackage.write_geopackage(stamped, meta, out / "results.gpkg", geometries=polygons)
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
-    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region, first.study.end)
+    national = first.province_table.national_stock_file if first.province_table is not None else None
+    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region, first.study.end, national)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
     paths["parameters"] = tables.write_csv(provenance.table(scenarios), out / "parameters.csv")
     paths["parameter values"] = netcdf.write_parameters(params, out / "parameters.nc", attrs)
     with atomic_path(out / "system.yaml") as tmp:
         shutil.copyfile(definition.DEFAULT, tmp)
     paths["system"] = out / "system.yaml"
-    for plot in plots.all_plots(results, out / "plots"):
-        paths[plot.stem] = plot
-    if samples is not None:
-        from .. import uncertainty
+    with i18n.drawing(lang):
+        for plot in plots.all_plots(results, out / "plots"):
+            paths[plot.stem] = plot
+        if samples is not None:
+            from .. import uncertainty
 
-        totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
-        for name, title in (("metal_demand", "Metal demand"), ("metal_recovered", "Metal recovered"), ("carbon_reduction", "CO2 reduction")):
-            paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", f"{title}, all regions: Monte-Carlo range")
+            totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
+            for name in ("metal_demand", "metal_recovered", "carbon_reduction"):
+                title = i18n.t("plots.fan_title", title=i18n.t(f"fan.{name}"))
+                paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", title)
     return paths, cal, gis_report

@@ -20,9 +20,9 @@ import numpy as np
 import xarray as xr
 
 from .. import definition
-from ..io import atomic_path
-from . import data
+from . import data, i18n
 from .fonts import cjk_rc, region_label, safe_text
+from .png import save
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 def legend(height: float) -> dict:
@@ -31,17 +31,13 @@ def legend(height: float) -> dict:
     return dict(orientation="h", yref="container", y=1 - 34 / float(height), yanchor="top", x=1, xanchor="right", font=dict(size=12))
 
 
-LABELS = {
-    "GW h yr-1": "GWh/yr", "GW h": "GWh", "t yr-1": "t/yr", "t": "t", "Mt yr-1": "Mt CO2/yr", "Gg yr-1": "kt CO2/yr",
-    "percent": "%", "1": "vehicles", "yr-1": "vehicles/yr", "GW h yr-1 (CO2)": "", "Mt": "Mt CO2", "Gg": "kt CO2",
-}
-
-
 def label(unit: str) -> str:
-    """A reader's label for a UDUNITS unit (``"GW h yr-1"`` -> ``"GWh/yr"``)."""
+    """A reader's label for a UDUNITS unit (``"GW h yr-1"`` -> ``"GWh/yr"``): the
+    catalogue's (``units:`` of ``locale/<lang>.yaml``), else the unit tidied."""
     unit = str(unit)
-    if unit in LABELS:
-        return LABELS[unit]
+    known = i18n.unit_label(unit)
+    if known is not None:
+        return known
     text = " ".join(unit.split())
     for prefix in ("", "k", "M", "G", "T"):
         text = text.replace(f"{prefix}W h", f"{prefix}Wh").replace(f"h {prefix}W", f"{prefix}Wh")
@@ -84,13 +80,6 @@ def line(ds: xr.Dataset, sel: dict) -> tuple[list[int], list[float | None]]:
     return list(x), list(y)
 
 
-def save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return Path(path)
-
-
 # --------------------------------------------------------------------------- grids of lines
 
 
@@ -111,17 +100,18 @@ def panels_by_scenario(ds: xr.Dataset, rows: list[dict], columns: list[dict], ti
         for j, column in enumerate(columns, start=1):
             spec = {k: v for k, v in {**row, **column}.items() if k not in ("title", "var")}
             for scenario in scenarios:
+                shown = i18n.name("scenario", scenario)
                 sel = sel_for(ds, row["var"], scenario=scenario, **spec)
                 x, y = line(ds, sel)
                 fig.add_trace(
-                    go.Scatter(x=x, y=y, mode="lines", name=scenario, legendgroup=scenario,
+                    go.Scatter(x=x, y=y, mode="lines", name=shown, legendgroup=scenario,
                                showlegend=(i == 1 and j == 1), line=dict(color=colour[scenario], width=2),
                                meta=data.meta(sel),
-                               hovertemplate=f"{scenario} %{{x}}: %{{y:,.4~r}} {label(sel['unit'])}<extra></extra>"),
+                               hovertemplate=f"{shown} %{{x}}: %{{y:,.4~r}} {label(sel['unit'])}<extra></extra>"),
                     row=i, col=j,
                 )
             fig.update_yaxes(title_text=f"[{label(row['unit'])}]", row=i, col=j, rangemode="tozero")
-            fig.update_xaxes(title_text="year" if i == len(rows) else None, row=i, col=j)
+            fig.update_xaxes(title_text=i18n.t("chart.year") if i == len(rows) else None, row=i, col=j)
     height = 120 + height_per_row * len(rows)
     fig.update_layout(title=dict(text=title, x=0.01), height=height,
                       margin=dict(l=60, r=20, t=90, b=40), legend=legend(height),
@@ -144,17 +134,60 @@ def panels_png(ds: xr.Dataset, rows: list[dict], columns: list[dict], title: str
                 ax = axes[i][j]
                 spec = {k: v for k, v in {**row, **column}.items() if k not in ("title", "var")}
                 for scenario in scenarios:
+                    shown = i18n.name("scenario", scenario)
                     x, y = line(ds, sel_for(ds, row["var"], scenario=scenario, **spec))
-                    ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=scenario)
+                    ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=shown)
                 ax.set_title(f"{row['title']}: {column['title']}" if column.get("title") else row["title"], fontsize=9)
                 ax.set_ylabel(f"[{label(row['unit'])}]", fontsize=8)
                 ax.tick_params(labelsize=8)
                 ax.set_ylim(bottom=0)
                 if i == len(rows) - 1:
-                    ax.set_xlabel("year", fontsize=8)
+                    ax.set_xlabel(i18n.t("chart.year"), fontsize=8)
         axes[0][0].legend(fontsize=7)
         fig.suptitle(safe_text(title))
         return save(fig, path)
+
+
+def capacity(ds: xr.Dataset, rows: list[dict]):
+    """Capacity rows as one row of panels."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    scenarios = [str(s) for s in ds["scenario"].values]
+    colour = colours(scenarios)
+    fig = make_subplots(rows=1, cols=len(rows), subplot_titles=[r["title"] for r in rows], horizontal_spacing=0.08)
+    for j, row in enumerate(rows, start=1):
+        for scenario in scenarios:
+            shown = i18n.name("scenario", scenario)
+            sel = sel_for(ds, row["var"], scenario=scenario, unit=row["unit"])
+            x, y = line(ds, sel)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=shown, legendgroup=scenario, showlegend=(j == 1),
+                                     line=dict(color=colour[scenario], width=2), meta=data.meta(sel),
+                                     hovertemplate=f"{shown} %{{x}}: %{{y:,.4~r}} {label(row['unit'])}<extra></extra>"),
+                          row=1, col=j)
+        fig.update_yaxes(title_text=f"[{label(row['unit'])}]", row=1, col=j, rangemode="tozero")
+        fig.update_xaxes(title_text=i18n.t("chart.year"), row=1, col=j)
+    fig.update_layout(title=dict(text=i18n.t("chart.capacity_by_scenario"), x=0.01), height=400, template="plotly_white", font=dict(size=11),
+                      margin=dict(l=60, r=20, t=90, b=40), legend=legend(400))
+    return fig
+
+
+def capacity_png(ds: xr.Dataset, rows: list[dict], path: Path) -> Path:
+    scenarios = [str(s) for s in ds["scenario"].values]
+    colour = colours(scenarios)
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.8 * len(rows), 3.6), squeeze=False, layout="constrained")
+    for ax, row in zip(axes[0], rows):
+        for scenario in scenarios:
+            shown = i18n.name("scenario", scenario)
+            x, y = line(ds, sel_for(ds, row["var"], scenario=scenario, unit=row["unit"]))
+            ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=shown)
+        ax.set_title(row["title"], fontsize=10)
+        ax.set_ylabel(f"{row['title']} [{label(row['unit'])}]", fontsize=9)
+        ax.set_xlabel(i18n.t("chart.year"))
+        ax.set_ylim(bottom=0)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(i18n.t("chart.capacity_by_scenario"), fontsize=11)
+    return save(fig, path)
 
 
 # --------------------------------------------------------------------------- carbon
@@ -167,30 +200,31 @@ def carbon(ds: xr.Dataset):
 
     scenarios = [str(s) for s in ds["scenario"].values]
     colour = colours(scenarios)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["use-phase CO2 reduction (band: grid-factor bounds)",
-                                                         "CO2 avoided by recovered metal"], horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[i18n.t("chart.carbon_reduction"), i18n.t("chart.carbon_avoided")],
+                        horizontal_spacing=0.1)
     bounds = [str(b) for b in ds["bound"].values] if "bound" in ds.dims else []
     for scenario in scenarios:
+        shown = i18n.name("scenario", scenario)
         if "carbon_reduction" in ds:
             for k, bound in enumerate(bounds):
                 sel = sel_for(ds, "carbon_reduction", scenario=scenario, bound=bound, unit="Mt yr-1")
                 x, y = line(ds, sel)
-                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=scenario, legendgroup=scenario, showlegend=(k == 0),
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=shown, legendgroup=scenario, showlegend=(k == 0),
                                          line=dict(color=colour[scenario], width=1), fill="tonexty" if k else None,
                                          fillcolor=_rgba(colour[scenario], 0.25), meta=data.meta(sel),
-                                         hovertemplate=f"{scenario} ({bound}) %{{x}}: %{{y:,.3~r}} Mt CO2/yr<extra></extra>"),
+                                         hovertemplate=f"{shown} ({i18n.name('bound', bound)}) %{{x}}: %{{y:,.3~r}} {label('Mt yr-1')}<extra></extra>"),
                               row=1, col=1)
         if "avoided_metal_emissions" in ds:
             sel = sel_for(ds, "avoided_metal_emissions", scenario=scenario, unit="Gg yr-1")
             x, y = line(ds, sel)
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=scenario, legendgroup=scenario, showlegend=False,
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=shown, legendgroup=scenario, showlegend=False,
                                      line=dict(color=colour[scenario], width=2), meta=data.meta(sel),
-                                     hovertemplate=f"{scenario} %{{x}}: %{{y:,.3~r}} kt CO2/yr<extra></extra>"),
+                                     hovertemplate=f"{shown} %{{x}}: %{{y:,.3~r}} {label('Gg yr-1')}<extra></extra>"),
                           row=1, col=2)
-    fig.update_yaxes(title_text="[Mt CO2/yr]", row=1, col=1, rangemode="tozero")
-    fig.update_yaxes(title_text="[kt CO2/yr]", row=1, col=2, rangemode="tozero")
-    fig.update_xaxes(title_text="year")
-    fig.update_layout(title=dict(text="Carbon", x=0.01), height=420, template="plotly_white", font=dict(size=11),
+    fig.update_yaxes(title_text=f"[{label('Mt yr-1')}]", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text=f"[{label('Gg yr-1')}]", row=1, col=2, rangemode="tozero")
+    fig.update_xaxes(title_text=i18n.t("chart.year"))
+    fig.update_layout(title=dict(text=i18n.t("chart.carbon"), x=0.01), height=420, template="plotly_white", font=dict(size=11),
                       margin=dict(l=60, r=20, t=90, b=40), legend=legend(420))
     return fig
 
@@ -201,20 +235,21 @@ def carbon_png(ds: xr.Dataset, path: Path) -> Path:
     bounds = [str(b) for b in ds["bound"].values] if "bound" in ds.dims else []
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for scenario in scenarios:
+        shown = i18n.name("scenario", scenario)
         if "carbon_reduction" in ds and bounds:
             lines = [line(ds, sel_for(ds, "carbon_reduction", scenario=scenario, bound=bd, unit="Mt yr-1")) for bd in bounds]
             x = lines[0][0]
             ys = np.array([np.array(y, dtype=float) for _, y in lines])
-            a.fill_between(x, ys.min(0), ys.max(0), color=colour[scenario], alpha=0.3, label=scenario)
+            a.fill_between(x, ys.min(0), ys.max(0), color=colour[scenario], alpha=0.3, label=shown)
         if "avoided_metal_emissions" in ds:
             x, y = line(ds, sel_for(ds, "avoided_metal_emissions", scenario=scenario, unit="Gg yr-1"))
-            b.plot(x, np.array(y, dtype=float), color=colour[scenario], label=scenario)
-    a.set_title("use-phase CO2 reduction (band: grid-factor bounds)", fontsize=10)
-    a.set_ylabel("CO2 reduction [Mt CO2/yr]")
-    b.set_title("CO2 avoided by recovered metal", fontsize=10)
-    b.set_ylabel("avoided CO2 [kt CO2/yr]")
+            b.plot(x, np.array(y, dtype=float), color=colour[scenario], label=shown)
+    a.set_title(i18n.t("chart.carbon_reduction"), fontsize=10)
+    a.set_ylabel(f"{i18n.t('chart.carbon_reduction_axis')} [{label('Mt yr-1')}]")
+    b.set_title(i18n.t("chart.carbon_avoided"), fontsize=10)
+    b.set_ylabel(f"{i18n.t('chart.carbon_avoided_axis')} [{label('Gg yr-1')}]")
     for ax in (a, b):
-        ax.set_xlabel("year")
+        ax.set_xlabel(i18n.t("chart.year"))
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
     return save(fig, path)
@@ -235,20 +270,22 @@ def secondary_supply(ds: xr.Dataset, elements: list[str], thresholds=(0.2, 0.3))
 
     scenarios = [str(s) for s in ds["scenario"].values]
     colour = colours(scenarios)
-    fig = make_subplots(rows=1, cols=len(elements), subplot_titles=elements, horizontal_spacing=0.05, shared_yaxes=True)
+    fig = make_subplots(rows=1, cols=len(elements), subplot_titles=[i18n.name("element", e) for e in elements], horizontal_spacing=0.05,
+                        shared_yaxes=True)
     for j, element in enumerate(elements, start=1):
         for scenario in scenarios:
+            shown = i18n.name("scenario", scenario)
             sel = sel_for(ds, "metal_recovered", scenario=scenario, element=element, agg="ratio", den="metal_demand", unit="percent")
             x, y = line(ds, sel)
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=scenario, legendgroup=scenario, showlegend=(j == 1),
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=shown, legendgroup=scenario, showlegend=(j == 1),
                                      line=dict(color=colour[scenario], width=2), meta=data.meta(sel),
-                                     hovertemplate=f"{scenario} {element} %{{x}}: %{{y:.1f}} %<extra></extra>"),
+                                     hovertemplate=f"{shown} {i18n.name('element', element)} %{{x}}: %{{y:.1f}} %<extra></extra>"),
                           row=1, col=j)
         for t in thresholds:
             fig.add_hline(y=100 * t, line=dict(color="#555", dash="dot", width=1), row=1, col=j)
-        fig.update_xaxes(title_text="year", row=1, col=j)
-    fig.update_yaxes(title_text="recovered / demand [%]", row=1, col=1, rangemode="tozero")
-    fig.update_layout(title=dict(text="Secondary supply: recovered metal as a share of demand (dotted: 20 % and 30 %)", x=0.01),
+        fig.update_xaxes(title_text=i18n.t("chart.year"), row=1, col=j)
+    fig.update_yaxes(title_text=f"{i18n.t('chart.supply_axis')} [%]", row=1, col=1, rangemode="tozero")
+    fig.update_layout(title=dict(text=i18n.t("chart.supply_title"), x=0.01),
                       height=400, template="plotly_white", font=dict(size=11), margin=dict(l=60, r=20, t=90, b=40),
                       legend=legend(400))
     return fig
@@ -258,33 +295,43 @@ def secondary_supply_png(ds: xr.Dataset, elements: list[str], path: Path, thresh
     scenarios = [str(s) for s in ds["scenario"].values]
     colour = colours(scenarios)
     fig, axes = plt.subplots(1, len(elements), figsize=(3.3 * len(elements), 3.5), sharey=True, squeeze=False, layout="constrained")
+    top = 100 * max(thresholds)
     for ax, element in zip(axes[0], elements):
         for scenario in scenarios:
+            shown = i18n.name("scenario", scenario)
             x, y = line(ds, sel_for(ds, "metal_recovered", scenario=scenario, element=element, agg="ratio", den="metal_demand", unit="percent"))
-            ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=scenario)
+            ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=shown)
+            top = max([top] + [v for v in y if v is not None])
         for t in thresholds:
             ax.axhline(100 * t, color="0.4", ls=":", lw=1)
-        ax.set_title(element)
-        ax.set_xlabel("year")
-        ax.set_ylim(bottom=0)
-    axes[0][0].set_ylabel("recovered / demand [%]")
+        ax.set_title(i18n.name("element", element))
+        ax.set_xlabel(i18n.t("chart.year"))
+    # one range for the shared axis, set once all panels are drawn: set per panel, the
+    # first one's top froze the others (Ni, Co, Mn reaching 86 % were cut at Li's 80 %)
+    axes[0][0].set_ylim(0, 1.05 * top)
+    axes[0][0].set_ylabel(f"{i18n.t('chart.supply_axis')} [%]")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Secondary supply: recovered metal as a share of demand (dotted: 20 % and 30 %)", fontsize=11)
+    fig.suptitle(i18n.t("chart.supply_title"), fontsize=11)
     return save(fig, path)
 
 
 # --------------------------------------------------------------------------- feedstock
 
 
+def stream_name(stream: str) -> str:
+    """A feedstock stream for reading (``from_second_use`` -> ``from second use``)."""
+    return i18n.name("stream", stream).replace("_", " ")
+
+
 def _feed_streams() -> list[tuple[str, str, str]]:
-    """(stream, capacity variable, colour) of where retired packs go: the outputs of the
-    declared feedstock process, coloured as their destination in the Sankey."""
+    """(stream as shown, capacity variable, colour) of where retired packs go: the outputs
+    of the declared feedstock process, coloured as their destination in the Sankey."""
     from .feedstock import streams
-    from .sankey import layout
+    from .sankey import layout, process_label
 
     system = definition.load()
     colour = layout(system, "capacity")[1]
-    return [(name, var, colour[system.processes[system.variables[var].to].label]) for name, var in streams("out").items()]
+    return [(stream_name(name), var, colour[process_label(system, system.variables[var].to)]) for name, var in streams("out").items()]
 
 
 def feedstock(ds: xr.Dataset, scenario: str, elements: list[str]):
@@ -292,24 +339,27 @@ def feedstock(ds: xr.Dataset, scenario: str, elements: list[str]):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"packs at end of life by destination ({scenario})",
-                                                         f"metal collected for recycling ({scenario})"], horizontal_spacing=0.1)
+    shown = i18n.name("scenario", scenario)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[i18n.t("chart.feed_destination", scenario=shown),
+                                                         i18n.t("chart.feed_collected", scenario=shown)], horizontal_spacing=0.1)
     for name, var, colour in _feed_streams():
         if var not in ds:
             continue
         sel = sel_for(ds, var, scenario=scenario, unit="GW h yr-1")
         x, y = line(ds, sel)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", stackgroup="streams", name=name.replace("_", " "), line=dict(color=colour, width=0.5),
-                                 meta=data.meta(sel), hovertemplate=f"{name} %{{x}}: %{{y:,.3~r}} GWh/yr<extra></extra>"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", stackgroup="streams", name=name, line=dict(color=colour, width=0.5),
+                                 meta=data.meta(sel), hovertemplate=f"{name} %{{x}}: %{{y:,.3~r}} {label('GW h yr-1')}<extra></extra>"), row=1, col=1)
     for k, element in enumerate(elements):
         sel = sel_for(ds, "metal_collected", scenario=scenario, element=element, unit="t yr-1")
         x, y = line(ds, sel)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{element} collected", line=dict(color=PALETTE[k % len(PALETTE)], width=2),
-                                 meta=data.meta(sel), hovertemplate=f"{element} %{{x}}: %{{y:,.4~r}} t/yr<extra></extra>"), row=1, col=2)
-    fig.update_yaxes(title_text="[GWh/yr]", row=1, col=1, rangemode="tozero")
-    fig.update_yaxes(title_text="[t/yr]", row=1, col=2, rangemode="tozero")
-    fig.update_xaxes(title_text="year")
-    fig.update_layout(title=dict(text="Feedstock for recyclers", x=0.01), height=420, template="plotly_white", font=dict(size=11),
+        element_name = i18n.name("element", element)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=i18n.t("chart.collected", element=element_name),
+                                 line=dict(color=PALETTE[k % len(PALETTE)], width=2),
+                                 meta=data.meta(sel), hovertemplate=f"{element_name} %{{x}}: %{{y:,.4~r}} {label('t yr-1')}<extra></extra>"), row=1, col=2)
+    fig.update_yaxes(title_text=f"[{label('GW h yr-1')}]", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text=f"[{label('t yr-1')}]", row=1, col=2, rangemode="tozero")
+    fig.update_xaxes(title_text=i18n.t("chart.year"))
+    fig.update_layout(title=dict(text=i18n.t("chart.feed_title"), x=0.01), height=420, template="plotly_white", font=dict(size=11),
                       margin=dict(l=60, r=20, t=90, b=40))
     return fig
 
@@ -321,19 +371,20 @@ def feedstock_png(ds: xr.Dataset, scenario: str, elements: list[str], path: Path
         if var in ds:
             x, y = line(ds, sel_for(ds, var, scenario=scenario, unit="GW h yr-1"))
             curves.append(np.array(y, dtype=float))
-            names.append(name.replace("_", " "))
+            names.append(name)
             cols.append(colour)
     if curves:
         a.stackplot(x, *curves, labels=names, colors=cols, alpha=0.8)
-    a.set_title(f"packs at end of life by destination ({scenario})", fontsize=10)
-    a.set_ylabel("capacity [GWh/yr]")
+    shown = i18n.name("scenario", scenario)
+    a.set_title(i18n.t("chart.feed_destination", scenario=shown), fontsize=10)
+    a.set_ylabel(f"{i18n.t('chart.feed_capacity_axis')} [{label('GW h yr-1')}]")
     for k, element in enumerate(elements):
         x, y = line(ds, sel_for(ds, "metal_collected", scenario=scenario, element=element, unit="t yr-1"))
-        b.plot(x, np.array(y, dtype=float), color=PALETTE[k % len(PALETTE)], label=element)
-    b.set_title(f"metal collected for recycling ({scenario})", fontsize=10)
-    b.set_ylabel("metal collected [t/yr]")
+        b.plot(x, np.array(y, dtype=float), color=PALETTE[k % len(PALETTE)], label=i18n.name("element", element))
+    b.set_title(i18n.t("chart.feed_collected", scenario=shown), fontsize=10)
+    b.set_ylabel(f"{i18n.t('chart.feed_metal_axis')} [{label('t yr-1')}]")
     for ax in (a, b):
-        ax.set_xlabel("year")
+        ax.set_xlabel(i18n.t("chart.year"))
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, loc="upper left")
     return save(fig, path)
@@ -406,6 +457,7 @@ def fan(ds: xr.Dataset, var: str, unit: str, columns: list[dict], title: str):
     for j, column in enumerate(columns, start=1):
         spec = {k: v for k, v in column.items() if k != "title"}
         for scenario in scenarios:
+            shown = i18n.name("scenario", scenario)
             for lo, hi in fan_bands(ds):
                 alpha = 0.15 if hi - lo > 0.6 else 0.3
                 for k, q in enumerate((lo, hi)):
@@ -413,19 +465,19 @@ def fan(ds: xr.Dataset, var: str, unit: str, columns: list[dict], title: str):
                     x, y = line(ds, sel)
                     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(width=0, color=colour[scenario]), showlegend=False,
                                              legendgroup=scenario, fill="tonexty" if k else None, fillcolor=_rgba(colour[scenario], alpha),
-                                             name=f"{scenario} {q:.0%}", meta=data.meta(sel),
-                                             hovertemplate=f"{scenario} q{q:.2f} %{{x}}: %{{y:,.4~r}} {label(unit)}<extra></extra>"),
+                                             name=f"{shown} {q:.0%}", meta=data.meta(sel),
+                                             hovertemplate=f"{shown} q{q:.2f} %{{x}}: %{{y:,.4~r}} {label(unit)}<extra></extra>"),
                                   row=1, col=j)
             sel = sel_for(ds, var, scenario=scenario, unit=unit, quantile=median, **spec)
             x, y = line(ds, sel)
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{scenario} (median)", legendgroup=scenario, showlegend=(j == 1),
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=i18n.t("chart.median", scenario=shown), legendgroup=scenario, showlegend=(j == 1),
                                      line=dict(color=colour[scenario], width=2), meta=data.meta(sel),
-                                     hovertemplate=f"{scenario} median %{{x}}: %{{y:,.4~r}} {label(unit)}<extra></extra>"),
+                                     hovertemplate=f"{shown} {i18n.t('chart.median_hover')} %{{x}}: %{{y:,.4~r}} {label(unit)}<extra></extra>"),
                           row=1, col=j)
-        fig.update_xaxes(title_text="year", row=1, col=j)
+        fig.update_xaxes(title_text=i18n.t("chart.year"), row=1, col=j)
     fig.update_yaxes(title_text=f"[{label(unit)}]", row=1, col=1, rangemode="tozero")
     bands = ", ".join(f"{lo:.0%}-{hi:.0%}" for lo, hi in fan_bands(ds))
-    fig.update_layout(title=dict(text=f"{title} (bands: {bands}; line: median)", x=0.01), height=400, template="plotly_white",
+    fig.update_layout(title=dict(text=i18n.t("chart.fan_title", title=title, bands=bands), x=0.01), height=400, template="plotly_white",
                       font=dict(size=11), margin=dict(l=60, r=20, t=90, b=40),
                       legend=legend(400))
     return fig
@@ -439,18 +491,19 @@ def fan_png(ds: xr.Dataset, var: str, unit: str, columns: list[dict], title: str
     for ax, column in zip(axes[0], columns):
         spec = {k: v for k, v in column.items() if k != "title"}
         for scenario in scenarios:
+            shown = i18n.name("scenario", scenario)
             for lo, hi in fan_bands(ds):
                 x, ylo = line(ds, sel_for(ds, var, scenario=scenario, unit=unit, quantile=lo, **spec))
                 _, yhi = line(ds, sel_for(ds, var, scenario=scenario, unit=unit, quantile=hi, **spec))
                 ax.fill_between(x, np.array(ylo, dtype=float), np.array(yhi, dtype=float), color=colour[scenario],
                                 alpha=0.15 if hi - lo > 0.6 else 0.3, lw=0)
             x, y = line(ds, sel_for(ds, var, scenario=scenario, unit=unit, quantile=median, **spec))
-            ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=scenario)
+            ax.plot(x, np.array(y, dtype=float), color=colour[scenario], label=shown)
         ax.set_title(column.get("title", ""))
-        ax.set_xlabel("year")
+        ax.set_xlabel(i18n.t("chart.year"))
         ax.set_ylim(bottom=0)
-    axes[0][0].set_ylabel(f"{var.replace('_', ' ')} [{label(unit)}]")
+    axes[0][0].set_ylabel(f"{title} [{label(unit)}]")
     axes[0][0].legend(fontsize=8)
     bands = ", ".join(f"{lo:.0%}-{hi:.0%}" for lo, hi in fan_bands(ds))
-    fig.suptitle(f"{title} (bands: {bands}; line: median)", fontsize=11)
+    fig.suptitle(i18n.t("chart.fan_title", title=title, bands=bands), fontsize=11)
     return save(fig, path)

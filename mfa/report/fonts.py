@@ -6,7 +6,7 @@ figures label regions by their Latin names (:func:`region_label`) instead of dra
 missing-glyph boxes and logging a warning per character.
 
 The HTML report always carries the Chinese names: the reader's browser picks a CJK font
-from the ``font-family`` list of :data:`CSS_FONT_STACK` (no web fonts are fetched).
+from the ``font-family`` list of ``static/report.css`` (no web fonts are fetched).
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ CJK_FAMILIES = (
 )
 """Preferred CJK families, best first; any installed family whose name contains one of
 ``CJK``, ``Source Han``, ``WenQuanYi`` is accepted after these."""
-
-CSS_FONT_STACK = (
-    'system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans CJK SC", "Source Han Sans SC", '
-    '"WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "DejaVu Sans", sans-serif'
-)
-"""The report's font-family: local fonts only, CJK-capable ones before the generic family."""
 
 
 @functools.lru_cache(maxsize=1)

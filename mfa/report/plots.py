@@ -11,19 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from .. import definition  # noqa: E402
-from ..io import atomic_path  # noqa: E402
 from ..units import udunits  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+from . import i18n  # noqa: E402
+from .charts import label  # noqa: E402
+from .png import save as _save  # noqa: E402
 
 
 def _unit(da: xr.DataArray) -> str:
-    return udunits(da.data.units)
+    """The axis label of ``da``'s unit, as a reader writes it (``t/yr``, ``GWh/yr``)."""
+    return label(udunits(da.data.units))
 
 
 def _all_regions(da: xr.DataArray) -> xr.DataArray:
@@ -39,10 +35,10 @@ def metal_by_scenario(results: xr.Dataset, variable: str, title: str, path: Path
     for ax, element in zip(axes, elements):
         for scenario in da["scenario"].values:
             series = da.sel(element=element, scenario=scenario).pint.dequantify()
-            ax.plot(series["year"], series, label=str(scenario))
-        ax.set_title(str(element))
-        ax.set_xlabel("year")
-        ax.set_ylabel(f"{variable.replace('_', ' ')} [{_unit(da)}]")
+            ax.plot(series["year"], series, label=i18n.name("scenario", scenario))
+        ax.set_title(i18n.name("element", element))
+        ax.set_xlabel(i18n.t("chart.year"))
+        ax.set_ylabel(f"{i18n.t(f'fan.{variable}')} [{_unit(da)}]")
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
@@ -54,10 +50,10 @@ def carbon(results: xr.Dataset, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     for scenario in da["scenario"].values:
         s = da.sel(scenario=scenario).pint.dequantify()
-        ax.fill_between(s["year"], s.min("bound"), s.max("bound"), alpha=0.3, label=str(scenario))
-    ax.set_xlabel("year")
-    ax.set_ylabel(f"CO2 reduction [{_unit(da)}]")
-    ax.set_title("Use-phase CO2 reduction of NEVs (band: grid factor bounds)")
+        ax.fill_between(s["year"], s.min("bound"), s.max("bound"), alpha=0.3, label=i18n.name("scenario", scenario))
+    ax.set_xlabel(i18n.t("chart.year"))
+    ax.set_ylabel(f"{i18n.t('chart.carbon_reduction_axis')} [{_unit(da)}]")
+    ax.set_title(i18n.t("plots.carbon"))
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -71,9 +67,9 @@ def demand_by_chemistry(results: xr.Dataset, scenario: str, path: Path) -> Path:
     keep = [c for c in plain["chemistry"].values if float(plain.sel(chemistry=c).max()) > 0]
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     ax.stackplot(plain["year"], *[plain.sel(chemistry=c) for c in keep], labels=keep)
-    ax.set_xlabel("year")
-    ax.set_ylabel(f"battery capacity demand [{_unit(da)}]")
-    ax.set_title(f"Battery demand by chemistry ({scenario})")
+    ax.set_xlabel(i18n.t("chart.year"))
+    ax.set_ylabel(f"{i18n.t('chart.capacity_demand')} [{_unit(da)}]")
+    ax.set_title(i18n.t("plots.by_chemistry", scenario=i18n.name("scenario", scenario)))
     ax.legend(fontsize=7, loc="upper left")
     return _save(fig, path)
 
@@ -83,8 +79,8 @@ def all_plots(results: xr.Dataset, out: Path) -> list[Path]:
     scenarios = list(results["scenario"].values)
     middle = scenarios[len(scenarios) // 2]
     return [
-        metal_by_scenario(results, "metal_demand", "Metal demand", out / "demand.png"),
-        metal_by_scenario(results, "metal_recovered", "Metal recovered", out / "recovery.png"),
+        metal_by_scenario(results, "metal_demand", i18n.t("fan.metal_demand"), out / "demand.png"),
+        metal_by_scenario(results, "metal_recovered", i18n.t("fan.metal_recovered"), out / "recovery.png"),
         carbon(results, out / "carbon.png"),
         demand_by_chemistry(results, middle, out / "demand_by_chemistry.png"),
     ]
@@ -105,11 +101,11 @@ def fan(quantiles: xr.Dataset, variable: str, path: Path, title: str) -> Path:
             q = lambda level: s.sel(quantile=level, method="nearest")  # noqa: E731
             ax.fill_between(s["year"], q(0.05), q(0.95), color=colour, alpha=0.15, linewidth=0)
             ax.fill_between(s["year"], q(0.25), q(0.75), color=colour, alpha=0.35, linewidth=0)
-            ax.plot(s["year"], q(0.5), color=colour, label=str(scenario))
-        ax.set_title(str(panel) if panel is not None else variable.replace("_", " "))
-        ax.set_xlabel("year")
-        ax.set_ylabel(f"{variable.replace('_', ' ')} [{da.attrs.get('units', '?')}]")
-    axes[0][0].legend(fontsize=7, title="median; 25-75 %, 5-95 %", title_fontsize=7)
+            ax.plot(s["year"], q(0.5), color=colour, label=i18n.name("scenario", scenario))
+        ax.set_title(i18n.name(panel_dim, panel) if panel is not None else i18n.t(f"fan.{variable}"))
+        ax.set_xlabel(i18n.t("chart.year"))
+        ax.set_ylabel(f"{i18n.t(f'fan.{variable}')} [{label(da.attrs.get('units', '?'))}]")
+    axes[0][0].legend(fontsize=7, title=i18n.t("plots.fan_legend"), title_fontsize=7)
     fig.suptitle(title)
     return _save(fig, path)
 

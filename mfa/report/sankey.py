@@ -17,10 +17,10 @@ import numpy as np
 import xarray as xr
 
 from .. import definition
-from . import data
+from . import data, i18n
 
 CAPACITY = "capacity"
-UNITS = {CAPACITY: ("GW h yr-1", "GWh/yr"), "metal": ("t yr-1", "t/yr")}
+UNITS = {CAPACITY: "GW h yr-1", "metal": "t yr-1"}
 PALETTE = ("#4c72b0", "#4c72b0", "#dd8452", "#55a868", "#8172b3", "#2ca02c", "#c44e52", "#937860", "#da8bc3", "#64b5cd")
 GREY = "#8c8c8c"
 BAD = {"environment": "#c44e52"}
@@ -37,11 +37,20 @@ def quantities(ds: xr.Dataset) -> list[str]:
 
 def unit_of(quantity: str) -> tuple[str, str]:
     """(UDUNITS, label) of a quantity's flows."""
-    return UNITS[CAPACITY] if quantity == CAPACITY else UNITS["metal"]
+    from .charts import label
+
+    unit = UNITS[CAPACITY] if quantity == CAPACITY else UNITS["metal"]
+    return unit, label(unit)
 
 
 def label_of(quantity: str) -> str:
-    return "battery capacity" if quantity == CAPACITY else quantity
+    return i18n.t("sankey.capacity") if quantity == CAPACITY else i18n.name("element", quantity)
+
+
+def process_label(system: definition.System, process: str) -> str:
+    """A process's node name: the catalogue's word for it, else its label in system.yaml."""
+    shown = i18n.name("process", process)
+    return shown if shown != process else system.processes[process].label
 
 
 def _system_quantity(quantity: str) -> str:
@@ -54,14 +63,14 @@ def layout(system: definition.System, quantity: str) -> tuple[dict[str, int], di
     levels = system.levels(q)
     column, colour = {}, {}
     for i, (process, level) in enumerate(sorted(levels.items(), key=lambda kv: kv[1])):
-        label = system.processes[process].label
+        label = process_label(system, process)
         column[label] = level
         colour[label] = BAD.get(process, PALETTE[i % len(PALETTE)])
     for name in system.back_flows(q):
         var = system.variables[name]
         node = _back_node(system, var.from_)
         column[node] = levels[var.to] - 1
-        colour[node] = colour[system.processes[var.from_].label]
+        colour[node] = colour[process_label(system, var.from_)]
     for process in levels:
         if system.stock(process, q):
             added, released = _stock_nodes(system, process)
@@ -71,12 +80,12 @@ def layout(system: definition.System, quantity: str) -> tuple[dict[str, int], di
 
 
 def _back_node(system, process: str) -> str:
-    return f"back from {system.processes[process].label}"
+    return i18n.t("sankey.back_from", process=process_label(system, process))
 
 
 def _stock_nodes(system, process: str) -> tuple[str, str]:
-    label = system.processes[process].label
-    return f"added to stock ({label})", f"released from stock ({label})"
+    label = process_label(system, process)
+    return i18n.t("sankey.added", process=label), i18n.t("sankey.released", process=label)
 
 
 def links(ds: xr.Dataset, scenario: str, year: int, quantity: str, region="all", quantile=None, system=None) -> list[dict]:
@@ -85,7 +94,7 @@ def links(ds: xr.Dataset, scenario: str, year: int, quantity: str, region="all",
     system = system or definition.load()
     q = _system_quantity(quantity)
     unit = unit_of(quantity)[0]
-    label = {name: spec.label for name, spec in system.processes.items()}
+    label = {name: process_label(system, name) for name in system.processes}
     back = set(system.back_flows(q))
 
     def sel_of(var, **extra):
@@ -178,7 +187,7 @@ def figure(ds: xr.Dataset, scenario: str, year: int, region="all", quantile=None
 
 
 def _title(title: str | None, quantity: str, scenario: str, year: int) -> str:
-    base = title or f"Flows of {year}, scenario {scenario}"
+    base = title or i18n.t("sankey.title", year=year, scenario=i18n.name("scenario", scenario))
     return f"{base}: {label_of(quantity)} [{unit_of(quantity)[1]}]"
 
 
@@ -203,8 +212,8 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
     import matplotlib.pyplot as plt
     from sankeyflow import Sankey
 
-    from ..io import atomic_path
     from .fonts import cjk_rc, safe_text
+    from .png import save
 
     system = system or definition.load()
     names = quantities(ds)
@@ -220,7 +229,7 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
             unit_label = unit_of(q)[1]
             ax.set_title(f"{label_of(q)} [{unit_label}]", fontsize=11)
             if not ls:
-                ax.text(0.5, 0.5, "no flows in this year", ha="center", va="center", transform=ax.transAxes)
+                ax.text(0.5, 0.5, i18n.t("sankey.no_flows"), ha="center", va="center", transform=ax.transAxes)
                 continue
             column, colour = layout(system, q)
             levels: dict[int, dict[str, float]] = {}
@@ -247,17 +256,12 @@ def static_png(ds: xr.Dataset, scenario: str, year: int, path: Path, region="all
             ax.axis("off")
         spare = list(axes.flat)[len(names):]
         if spare:
-            where = "all regions" if str(region) == "all" else f"region {region}"
-            note = (f"Flows of {year}, scenario {scenario}, {where}.\n"
-                    "Capacity in GWh/yr, metal in t/yr.\n"
-                    "'added to stock' = what enters a process minus what leaves it;\n"
-                    "'back from ...' re-enters an earlier process.")
+            where = i18n.t("sankey.png_all_regions") if str(region) == "all" else i18n.t("sankey.png_region", region=region)
+            note = i18n.t("sankey.png_note", year=year, scenario=i18n.name("scenario", scenario), where=where)
             if quantile is not None and any("quantile" in link["sel"] for ls in by_quantity.values() for link in ls):
-                note += f"\nQuantile {quantile:g} of each flow (flows need not balance)."
+                note += i18n.t("sankey.png_quantile", quantile=quantile)
             spare[0].text(0.0, 0.9, note, va="top", ha="left", fontsize=10, transform=spare[0].transAxes)
-        fig.suptitle(safe_text(title or f"Flows of {year}, scenario {scenario}"), fontsize=13)
+        fig.suptitle(safe_text(title or i18n.t("sankey.title", year=year, scenario=i18n.name("scenario", scenario))), fontsize=13)
         fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-        plt.close(fig)
+        save(fig, path)
     return Path(path)

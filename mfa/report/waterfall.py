@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from ..io import atomic_path  # noqa: E402
+from .charts import label  # noqa: E402
+from .png import save  # noqa: E402
 
 
 def waterfall(ds: xr.Dataset, element: str, path: Path, figure: str = "cumulative_demand") -> Path:
@@ -40,9 +41,6 @@ def waterfall(ds: xr.Dataset, element: str, path: Path, figure: str = "cumulativ
         ax.bar(range(len(labels)), heights, bottom=bottoms, color=colours)
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
         ax.set_title(str(scenario))
-    axes[0][0].set_ylabel(f"{ds[figure].attrs['long_name']}, {element} [{unit}]")
+    axes[0][0].set_ylabel(f"{ds[figure].attrs['long_name']}, {element} [{label(unit)}]")
     fig.suptitle(f"{element}: {a} -> {b}, by group of assumptions")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save(fig, path)
