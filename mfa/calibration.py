@@ -85,8 +85,41 @@ def _all_nevs(stock: xr.DataArray, passenger_share) -> tuple[xr.DataArray, str]:
     return plain(stock.sum("segment") / passenger_share, "vehicle"), note
 
 
+def _retired_rows(results: xr.Dataset, params: xr.Dataset, estimates_file: str) -> list[dict]:
+    """The packs leaving vehicles nationally (every segment and region) against published
+    estimates: capacity (GWh/yr) and pack mass (t/yr, capacity x pack mass per kWh by
+    chemistry); what formal recyclers processed against the collected packs' mass."""
+    rows = []
+    estimates = read_rows(resolve(estimates_file), ("figure", "year"))
+    dims = [d for d in ("region", "segment") if d in results["battery_end_of_life"].dims]
+    retired = results["battery_end_of_life"].sum(dims)
+    collected = results["battery_collected"].sum(dims)
+    per_kwh = params["pack_mass_per_kwh"]
+    for _, r in estimates.iterrows():
+        year = int(r["year"])
+        if year not in results["year"].values:
+            continue
+        if r["figure"] == "retired_capacity":
+            model, unit = retired.sel(year=year).sum("chemistry"), "GW h yr-1"
+            model = plain(model, "GWh/yr")
+            reference = float(plain(xr.DataArray(r["value"]).pint.quantify(r["unit"]), "GWh/yr"))
+        elif r["figure"] in ("retired_mass", "processed_mass"):
+            flow = retired if r["figure"] == "retired_mass" else collected
+            model, unit = plain((flow.sel(year=year) * per_kwh).sum("chemistry"), "t/yr"), "t yr-1"
+            reference = float(plain(xr.DataArray(r["value"]).pint.quantify(r["unit"]), "t/yr"))
+        else:
+            continue
+        note = f"{r['source']} ({r['grade']}): {r['note']}"
+        if np.allclose(model, model[0]):  # a historic year: the same in every scenario
+            rows.append(_row(NATIONAL, r["figure"], "all", str(year), unit, float(model[0]), reference, note))
+            continue
+        for scenario in model["scenario"].values:
+            rows.append(_row(NATIONAL, r["figure"], str(scenario), str(year), unit, float(model.sel(scenario=scenario)), reference, note))
+    return rows
+
+
 def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, report_start: int, region: int,
-          study_end: int, national_stock_file: str | None = None) -> pd.DataFrame:
+          study_end: int, national_stock_file: str | None = None, retired_estimates_file: str | None = None) -> pd.DataFrame:
     """One row per compared figure: region, model, reference, % difference, with units.
 
     ``region``: the study's region (its figures and official stock); with
@@ -109,5 +142,7 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
         national = plain(read_table(resolve(national_stock_file), ("segment", "year"), "vehicle", {"segment": "all"}), "vehicle")
         years = {int(y): float(national.sel(year=y)) for y in national["year"].values}
         rows += _stock_rows(NATIONAL, results["vehicle_stock"].sum("region"), params["passenger_share"], years)
+    if retired_estimates_file:
+        rows += _retired_rows(results, params, retired_estimates_file)
     return pd.DataFrame(rows, columns=COLUMNS)
 

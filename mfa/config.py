@@ -208,6 +208,9 @@ class ProvinceTable(_Strict):
     national_stock_file: str | None = None
     """National NEV stock by year (all NEV types), compared with the sum of the regions in
     ``calibration.csv`` (rows of region ``national``)."""
+    retired_estimates_file: str | None = None
+    """Published estimates of the packs retired nationally (capacity, mass), compared with
+    the sum of the regions in calibration.csv."""
     cars_per_1000_observed: Q("1", ge=0)
     """Passenger cars per 1000 people in the last historic year, for every province of the table."""
     nev_share_of_new_cars: Q("1", le=1)

@@ -63,3 +63,22 @@ def test_national_stock_within_five_percent_of_the_official_figure(provinces, ye
     results, _ = provinces
     stock = float(plain(results["vehicle_stock"].sel(year=year).sum(["region", "segment", "powertrain"]).isel(scenario=0), "vehicle"))
     assert abs(stock / official - 1) <= 0.05, stock
+
+
+def test_retired_packs_reported_beside_the_published_estimates(tmp_path):
+    """calibration.csv of a 31-region run: every row labelled with its region (Hainan's
+    official stock under 460000, national figures under national), the 2025 retired
+    packs beside the published estimates with the % difference."""
+    from click.testing import CliRunner
+
+    from mfa.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--case", "china-provinces", "--scenario", "conservative", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    cal = pd.read_csv(out / "calibration.csv", dtype={"region": str})
+    assert cal["region"].notna().all() and set(cal["region"]) == {"460000", "national"}
+    retired = cal[cal["figure"] == "retired_capacity"].iloc[0]
+    assert retired["region"] == "national" and retired["unit"] == "GW h yr-1"
+    assert retired["difference_pct"] == pytest.approx(100 * (retired["model"] / retired["reference"] - 1), abs=1e-3)  # CSV keeps 6 digits
+    assert {"retired_mass", "processed_mass"} <= set(cal["figure"])

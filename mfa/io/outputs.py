@@ -61,8 +61,9 @@ def write_all(
     polygons = None if boundaries is None else gis.read_boundaries(Path(boundaries), [int(c) for c in results["region"].values], code_field)[0]
     paths["geopackage"] = geopackage.write_geopackage(stamped, meta, out / "results.gpkg", geometries=polygons)
     paths["summary"] = tables.write_csv(tables.summary(results, first.years.report_start), out / "summary.csv")
-    national = first.province_table.national_stock_file if first.province_table is not None else None
-    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region, first.study.end, national)
+    table_cfg = first.province_table
+    cal = calibration.table(results, params, first.study.file, first.years.report_start, first.study.region, first.study.end,
+                            table_cfg.national_stock_file if table_cfg else None, table_cfg.retired_estimates_file if table_cfg else None)
     paths["calibration"] = tables.write_csv(cal, out / "calibration.csv")
     paths["parameters"] = tables.write_csv(provenance.table(scenarios), out / "parameters.csv")
     paths["parameter values"] = netcdf.write_parameters(params, out / "parameters.nc", attrs)
