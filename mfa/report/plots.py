@@ -74,16 +74,38 @@ def demand_by_chemistry(results: xr.Dataset, scenario: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def by_segment(results: xr.Dataset, scenario: str, path: Path) -> Path:
+    """NEV sales, stock and retirements by vehicle segment, all regions, one scenario."""
+    panels = [("vehicle_sales", "plots.segment_sales", "vehicle/yr"), ("vehicle_stock", "plots.segment_stock", "vehicle"),
+              ("vehicle_retired", "plots.segment_retired", "vehicle/yr")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.8), layout="constrained")
+    for ax, (variable, title, unit) in zip(axes, panels):
+        da = _all_regions(results[variable]).sel(scenario=scenario).sum("powertrain").pint.to(unit)
+        plain = da.pint.dequantify()
+        ax.stackplot(plain["year"], *[plain.sel(segment=s) for s in plain["segment"].values],
+                     labels=[i18n.name("segment", s) for s in plain["segment"].values], alpha=0.85)
+        ax.set_title(i18n.t(title))
+        ax.set_xlabel(i18n.t("chart.year"))
+        ax.set_ylabel(f"[{_unit(da)}]")
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(i18n.t("plots.by_segment", scenario=i18n.name("scenario", scenario)))
+    return _save(fig, path)
+
+
 def all_plots(results: xr.Dataset, out: Path) -> list[Path]:
     out = Path(out)
     scenarios = list(results["scenario"].values)
     middle = scenarios[len(scenarios) // 2]
-    return [
+    paths = [
         metal_by_scenario(results, "metal_demand", i18n.t("fan.metal_demand"), out / "demand.png"),
         metal_by_scenario(results, "metal_recovered", i18n.t("fan.metal_recovered"), out / "recovery.png"),
         carbon(results, out / "carbon.png"),
         demand_by_chemistry(results, middle, out / "demand_by_chemistry.png"),
     ]
+    if results.sizes.get("segment", 1) > 1:
+        paths.append(by_segment(results, middle, out / "by_segment.png"))
+    return paths
 
 
 def fan(quantiles: xr.Dataset, variable: str, path: Path, title: str) -> Path:
