@@ -38,7 +38,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "carbon factors": ("carbon",),
 }
-NOT_ASSUMPTIONS = ("case", "study", "extends")
+NOT_ASSUMPTIONS = ("case", "study", "extends", "calibration", "uncertainty")
 """Settings that name or describe a case rather than assume anything about the world."""
 REMAINDER = "interaction remainder"
 SEP = "|"

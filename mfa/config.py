@@ -240,10 +240,9 @@ class Fleet(_Strict):
     car stock the car market (new-car sales)."""
     car_lifetime: WeibullSpec
     """Lifetime of passenger cars of every powertrain (turns the car stock into sales)."""
-    nev_share_of_sales: Logistic | dict[int, Q("1", le=1)]
+    nev_share_of_sales: dict[int, Q("1", le=1)]
     """NEV share of new-car sales after the last historic year, starting from the observed
-    share: anchor years ``{2030: 1.0}`` (linear between, flat after the last), or an
-    S-curve (saturation, rate) through the observed share."""
+    share and its trend: anchor years, e.g. ``{2030: 1.0}`` (flat after the last)."""
     projection_break: str | None = None
     """Why NEV sales may jump between the last historic and the first projection year
     (a break the scenario asks for); None: the projection continues the history."""
@@ -577,8 +576,10 @@ def _layered(case: str, names: list[str] | None, overrides, use_calibrated: bool
         own = load_yaml(path)
         data = deep_merge(merged_base, own)
         fitted = calibrated(folder).get(name, {}) if use_calibrated else {}
-        if fitted:  # mfa calibrate's overlay comes after the scenario file, before --set
-            data = deep_merge(data, fitted)
+        # mfa calibrate's overlay comes after the scenario file, before --set; each fitted
+        # value is set as --set would (a year of a path sets that anchor, keeping the rest)
+        for keys, value in _leaves(fitted):
+            data = apply_override(data, ".".join(map(str, keys)), keys, value)
         cli = []
         for key, parts, value in sets:
             data = apply_override(data, key, parts, value)
@@ -586,6 +587,15 @@ def _layered(case: str, names: list[str] | None, overrides, use_calibrated: bool
         overlay = [(folder / CALIBRATED, fitted)] if fitted else []
         out[name] = (data, [p for p, _ in layers] + [path], [*layers, (path, own), *overlay, *cli])
     return out
+
+
+def _leaves(tree: dict, above: tuple = ()):
+    """``(path, value)`` of every value of a nested mapping."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*above, key))
+        else:
+            yield (*above, key), value
 
 
 CALIBRATED = "calibrated.yaml"

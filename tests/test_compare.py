@@ -7,7 +7,7 @@ import xarray as xr
 from mfa import compare, config, model
 
 SCENARIO = "conservative"
-DESCRIPTIVE = {"case", "study", "extends"}
+DESCRIPTIVE = {"case", "study", "extends", "calibration", "uncertainty"}
 
 
 @pytest.fixture(scope="module")

@@ -422,43 +422,21 @@ def test_static_pngs(run_dir, results):
 
 
 def test_feedstock_table(run_dir, results):
-    table = feedstock.feedstock_table(results)
-    elements = [str(e) for e in results["element"].values]
-    assert set(elements) >= {"Li", "Ni", "Co", "Mn"}
-    assert list(table.columns) == ["scenario", "region", "year", "chemistry", "stream", "capacity_kWh_per_yr"] + [f"{e}_t_per_yr" for e in elements]
+    """The tidy feedstock.csv the report reads (its balance and values are checked against
+    results.nc in tests/test_feedstock.py): one number per row with its unit, the streams
+    of the declared sorting process, and the report's excerpt points at its rows."""
+    table = pd.read_csv(run_dir / "feedstock.csv", dtype={"region": str})
+    assert ["scenario", "region", "name_en", "name_zh", "year", "chemistry", "direction", "stream", "quantity", "value", "unit"] == list(table.columns)[:11]
     assert set(table["stream"]) == set(feedstock.streams())
-    on_disk = pd.read_csv(run_dir / "feedstock.csv", dtype={"region": str})
-    assert len(on_disk) == len(table)
-    wide = table.set_index(["scenario", "region", "year", "chemistry", "stream"]).unstack("stream")
-    for column in ["capacity_kWh_per_yr"] + [f"{e}_t_per_yr" for e in elements]:
-        w = wide[column]
-        residual = w["retired"] + w["from_second_use"] - w["to_second_use"] - w["collected"] - w["lost"]
-        assert np.allclose(residual, 0, atol=1e-6 * float(w.abs().max().max())), column
-    # metal by chemistry sums to the model's metal by element, stream by stream
-    metal_of = {"retired": "metal_end_of_life", "from_second_use": "metal_second_use_retired", "to_second_use": "metal_second_use",
-                "collected": "metal_collected", "lost": "metal_uncollected"}
-    capacity_of = feedstock.streams()
-    summed = table.groupby(["scenario", "region", "year", "stream"]).sum(numeric_only=True)
-    for stream, var in metal_of.items():
-        for element in elements:
-            want = results[var].sel(element=element).sum("region").to_series()
-            got = summed.xs(stream, level="stream")[f"{element}_t_per_yr"].groupby(["scenario", "year"]).sum()
-            assert np.allclose(got.reindex(want.index).values, want.values, rtol=1e-9, atol=1e-9), (stream, element)
-        da = results[capacity_of[stream]]
-        want = da.sum([d for d in da.dims if d not in ("scenario", "year")]).to_series()
-        got = summed.xs(stream, level="stream")["capacity_kWh_per_yr"].groupby(["scenario", "year"]).sum()
-        assert np.allclose(got.reindex(want.index).values, want.values, rtol=1e-9), stream
-    cumulative = pd.read_csv(run_dir / "feedstock_cumulative.csv", dtype={"region": str})
-    assert {(2023, y) for y in (2030, 2035, 2040, 2050)} == set(zip(cumulative["year_from"], cumulative["year_to"]))
-    total = cumulative[(cumulative["chemistry"] == "all") & (cumulative["stream"] == "collected") & (cumulative["year_to"] == 2050)]
-    for _, row in total.iterrows():
-        want = float(results["metal_collected"].sel(scenario=row["scenario"], element="Li", year=slice(2023, 2050)).sum())
-        assert math.isclose(row["Li_t"], want, rel_tol=1e-5)
+    elements = {str(e) for e in results["element"].values}
+    assert {"battery_capacity", "pack_mass", "black_mass"} | elements == set(table["quantity"])
+    html_text = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'data-source="feedstock.csv"' in html_text
 
 
 def test_secondary_supply(run_dir, results):
     supply = pd.read_csv(run_dir / "secondary_supply.csv", dtype={"region": str})
-    assert list(supply.columns) == ["scenario", "region", "element", "year", "recovered_t_per_yr", "demand_t_per_yr", "share"]
+    assert list(supply.columns) == ["scenario", "region", "name_en", "name_zh", "element", "year", "recovered", "demand", "unit", "share"]
     row = supply[(supply["element"] == "Li") & (supply["year"] == 2035)].iloc[0]
     rec = float(results["metal_recovered"].sel(scenario=row["scenario"], element="Li", year=2035).sum())
     dem = float(results["metal_demand"].sel(scenario=row["scenario"], element="Li", year=2035).sum())
@@ -489,10 +467,8 @@ def test_regions_and_quantiles(synthetic_dir):
     table = pd.read_csv(out / "feedstock.csv", dtype={"region": str})
     if layout == "mc_variables":
         assert "北京市" in html_text and "海南省" in html_text
-        assert {"460000", "110000", "total"} == set(table["region"]) and "quantile" not in table.columns
+        assert {"460000", "110000", "total"} == set(table["region"])
         assert "regions_" in " ".join(p.name for p in (out / "plots").iterdir())
-    else:
-        assert "quantile" in table.columns and set(table["quantile"]) == set(QUANTILES)
 
 
 def test_bad_arguments(run_dir):

@@ -198,7 +198,7 @@ CASES = [
     Bad("set-missing-history-file", sets("regions.460000.history_file=inputs/nope.csv"), ("--set regions.460000.history_file", "inputs/nope.csv")),
     Bad("set-unknown-region", sets("case.only_regions=[1]"), ("--set case.only_regions", "[1]")),
     Bad("set-negative-age", sets("batteries.replacement_max_vehicle_age=-3"), ("--set batteries.replacement_max_vehicle_age", ">= 0")),
-    Bad("set-zero-saturation", sets("fleet.nev_share.saturation=0"), ("--set fleet.nev_share.saturation", "> 0")),
+    Bad("set-zero-saturation", sets("fleet.cars_per_1000.saturation=0"), ("--set fleet.cars_per_1000.saturation", "> 0")),
     Bad("set-bool-for-a-number", sets("fleet.passenger_share=yes"), ("--set fleet.passenger_share",)),
     Bad("set-bad-distribution", run("--samples", "2", "--set", "uncertainty.battery_lifetime_scale.low=2"), ("--set uncertainty.battery_lifetime_scale.low", "low must be below high")),
     Bad("set-unknown-uncertain-parameter", run("--samples", "2", "--set", "uncertainty.nope={distribution: uniform, low: 0.9, high: 1.1}"), ("--set uncertainty.nope", "parameters")),
@@ -322,7 +322,7 @@ def test_version():
 def test_a_year_of_a_path_is_set_not_the_path_replaced(root, monkeypatch):
     monkeypatch.setenv("MFA_ROOT", str(root))
     scenario = config.load_scenarios("hainan-study", ["positive"], ["end_of_life.collection_rate.2050=0.99"])["positive"]
-    assert scenario.end_of_life.collection_rate == {2020: 0.25, 2030: 0.85, 2050: 0.99}
+    assert scenario.end_of_life.collection_rate == {2020: 0.25, 2025: 0.25, 2030: 0.9, 2050: 0.99}
 
 
 def test_an_end_year_past_the_data_warns_and_calibrates_on_the_study_years(root, previous, tmp_path, caplog):

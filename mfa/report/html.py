@@ -228,7 +228,7 @@ def _sections(run: _Run) -> list[dict]:
                                               charts.feedstock_png(ds, scenario, run.elements, run.plots / f"feedstock_{scenario}.png")),
                             cumulative=tables.feedstock_cumulative(ds, scenario, run.elements, start),
                             excerpt=None if feed_table is None else tables.feedstock_excerpt(feed_table, scenario, run.sankey_year,
-                                                                                            len(run.names), run.median)))
+                                                                                            len(run.names))))
     sections.append(section("regions", {"scenario": shown}, **_regions(run)))
     sections.append(section("calibration", notes=_calibration_notes(run.calibration),
                             table=None if run.calibration is None else tables.calibration_table(run.calibration, run.names)))

@@ -119,40 +119,38 @@ def feedstock_cumulative(ds, scenario, elements, start) -> dict:
     return table(headers + [t("header.element_amount", element=name("element", e), unit=charts.label(tonnes)) for e in elements], rows)
 
 
-# feedstock.csv is being reworked (tidy long format with a unit column): the report
-# reads it only through the three small functions below.
+def feedstock_column_header(quantity: str, unit: str) -> str:
+    """The header of a quantity of feedstock.csv (``battery_capacity``, ``pack_mass``,
+    ``black_mass`` or an element) with its unit as a reader writes it."""
+    if quantity == "battery_capacity":
+        return t("header.capacity", unit=charts.label(unit))
+    if quantity in ("pack_mass", "black_mass"):
+        return t(f"header.{quantity}", unit=charts.label(unit))
+    return t("header.element_amount", element=name("element", quantity), unit=charts.label(unit))
 
 
-def feedstock_value_columns(columns) -> list[str]:
-    """The number columns of feedstock.csv (per-year values)."""
-    return [c for c in columns if c.endswith("_per_yr")]
-
-
-def feedstock_column_header(column: str) -> str:
-    """``capacity_kWh_per_yr`` -> ``capacity [kWh/yr]``, ``Li_t_per_yr`` -> ``Li [t/yr]``."""
-    per_year = column.endswith("_per_yr")
-    if column.startswith("capacity_kWh"):
-        return t("header.capacity", unit=charts.label("kW h yr-1" if per_year else "kW h"))
-    return t("header.element_amount", element=name("element", column.split("_")[0]), unit=charts.label("t yr-1" if per_year else "t"))
-
-
-def feedstock_rows(table_df: pd.DataFrame, scenario: str, year: int, regions: int, quantile=None) -> pd.DataFrame:
-    """The rows of one scenario and year (the region total when there are several)."""
-    part = table_df[(table_df["scenario"] == scenario) & (table_df["year"] == year)]
+def feedstock_rows(table_df: pd.DataFrame, scenario: str, year: int, regions: int) -> pd.DataFrame:
+    """The all-chemistry rows of one scenario and year (the region total when there are
+    several), with their row numbers in feedstock.csv as the index."""
+    part = table_df[(table_df["scenario"] == scenario) & (table_df["year"] == year) & (table_df["chemistry"] == "all")]
     if regions > 1:
         part = part[part["region"] == "total"]
-    if quantile is not None and data.QUANTILE in part.columns:
-        part = part[np.isclose(part[data.QUANTILE].astype(float), float(quantile))]
     return part
 
 
-def feedstock_excerpt(table_df: pd.DataFrame, scenario: str, year: int, regions: int, quantile=None) -> dict:
-    value_columns = feedstock_value_columns(table_df.columns)
-    key_columns = [c for c in table_df.columns if c not in value_columns]
-    shown = {"scenario": lambda v: name("scenario", v), "stream": charts.stream_name}
-    rows = [[cell(shown.get(k, str)(r[k])) for k in key_columns] + [from_csv(r[c], "feedstock.csv", i, c) for c in value_columns]
-            for i, r in feedstock_rows(table_df, scenario, year, regions, quantile).iterrows()]
-    headers = [name("header", k) for k in key_columns] + [feedstock_column_header(c) for c in value_columns]
+def feedstock_excerpt(table_df: pd.DataFrame, scenario: str, year: int, regions: int) -> dict:
+    """One row per stream (inputs of sorting, then outputs), one column per quantity; each
+    number points at its row of feedstock.csv."""
+    part = feedstock_rows(table_df, scenario, year, regions)
+    quantities = list(dict.fromkeys(part["quantity"]))
+    units = dict(zip(part["quantity"], part["unit"]))
+    rows = []
+    for (direction, stream), group in part.groupby(["direction", "stream"], sort=False):
+        by_quantity = {q: (i, v) for i, q, v in zip(group.index, group["quantity"], group["value"])}
+        line = [cell(t(f"header.direction_{direction}")), cell(charts.stream_name(stream))]
+        line += [from_csv(by_quantity[q][1], "feedstock.csv", by_quantity[q][0], "value") if q in by_quantity else cell("–") for q in quantities]
+        rows.append(line)
+    headers = [t("header.direction"), name("header", "stream")] + [feedstock_column_header(q, units[q]) for q in quantities]
     return table(headers, rows, cls="data small")
 
 
