@@ -122,7 +122,9 @@ def draws(scenarios: dict[str, config.Scenario], points: np.ndarray | None, n: i
 
 def headline(results: xr.Dataset) -> xr.Dataset:
     """The outputs kept per sample, plain numbers with UDUNITS units."""
-    out = xr.Dataset({name: results[name].sum(list(dims)) for name, dims in HEADLINE.items()})
+    # skipna=False: np.sum, not nansum's NaN-replacing copy (a NaN output stays visible);
+    # nothing to sum out is no sum, which would copy the array.
+    out = xr.Dataset({name: results[name].sum(list(dims), skipna=False) if dims else results[name] for name, dims in HEADLINE.items()})
     return dequantify(out)
 
 
@@ -140,6 +142,18 @@ BLOCK_SERIES = 16_000
 """Series (sample x scenario x region) whose headline outputs one quantile task holds: all
 samples of a block of regions, ~8 KB a series (36 years x 29 values), so ~130 MB a task
 whatever the number of samples (at least one region a task)."""
+
+
+RUN_SERIES = 4096
+"""Series (sample x scenario x region) one model run computes when no ``chunk`` is given:
+the model's working arrays take ~80 KB a series (measured 2026-12), so ~330 MB a run, and
+one run a core at a time. Wider runs spread the model's fixed cost per run (~0.7 s today)
+over more samples; narrower ones hold less memory."""
+
+
+def _samples_per_run(chunk: int | None, params: xr.Dataset) -> int:
+    """``chunk``, or the samples of the whole case that make :data:`RUN_SERIES` series."""
+    return chunk or max(1, RUN_SERIES // (params.sizes["scenario"] * params.sizes.get("region", 1)))
 
 
 def _design(scenarios: dict[str, config.Scenario], n: int, method: str, seed: int, params: xr.Dataset | None):
@@ -239,20 +253,21 @@ def run_samples(
     n: int,
     method: str = "sobol",
     seed: int = 0,
-    chunk: int = 100,
+    chunk: int | None = None,
     store: str | Path | None = None,
     on_samples=None,
     params: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Headline outputs of ``n`` draws, dims ``sample`` + the outputs' dims (units in attrs).
 
-    Tasks of ``chunk`` samples return their outputs to this process, which holds them all
+    Tasks of ``chunk`` samples (default: :data:`RUN_SERIES` series) return their outputs to this process, which holds them all
     (~0.8 MB a sample for 31 regions and 3 scenarios: for large ``n`` see
     :func:`sample_quantiles`); with ``store`` (a path or fsspec URL that every worker
     reaches, e.g. ``s3://bucket/run.zarr``) the tasks write them to a Zarr store there
     instead, read back lazily. ``on_samples(k)`` is called as each chunk of ``k`` samples
     is done; ``params``: the scenarios' parameters if already built."""
     values, params = _design(scenarios, n, method, seed, params)
+    chunk = _samples_per_run(chunk, params)
     log.info("%d samples in chunks of %d", n, chunk)
     if store is None:
         return _stamp(_gather(scenarios, params, values, chunk, headline, on_samples), n, method, seed)
@@ -325,7 +340,7 @@ def sample_quantiles(
     n: int,
     method: str = "sobol",
     seed: int = 0,
-    chunk: int = 100,
+    chunk: int | None = None,
     store: str | Path | None = None,
     on_samples=None,
     params: xr.Dataset | None = None,
@@ -335,11 +350,13 @@ def sample_quantiles(
     When all samples fit :data:`BLOCK_SERIES`, or with ``store``, this is
     :func:`summarise` of :func:`run_samples`. Otherwise one task per block of regions runs
     all samples of its regions (``chunk`` x regions / block samples a model run, so a run
-    is as wide as ``chunk`` samples of the whole case) and returns their quantiles and
+    is as wide as ``chunk`` samples of the whole case; default: :data:`RUN_SERIES`
+    series) and returns their quantiles and
     their sum over its regions; nothing of size ``n`` x regions crosses the network or is
     held here. ``on_samples(k)`` as ``k`` samples' worth of work is done (a fraction for
     a block of regions)."""
     values, params = _design(scenarios, n, method, seed, params)
+    chunk = _samples_per_run(chunk, params)
     regions = params.sizes.get("region", 1)
     blocks = _region_blocks(n, len(scenarios), regions)
     if store is not None or len(blocks) == 1:
@@ -429,9 +446,10 @@ def sobol_indices(model_fn, names: list[str], n: int, seed: int = 0) -> xr.Datas
 
 
 def sensitivity(
-    scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int = 100, outputs=tuple(OUTPUTS), on_samples=None
+    scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int | None = None, outputs=tuple(OUTPUTS), on_samples=None
 ) -> xr.Dataset:
-    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``;
+    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``, the
+    model run ``chunk`` samples at a time (default: :data:`RUN_SERIES` series);
     ``on_samples(k)`` is called as each chunk of ``k`` model runs is done."""
     names = uncertain_names(scenarios)
     if not names:
@@ -441,6 +459,7 @@ def sensitivity(
         raise config.InputError(None, "--output", f"one of {sorted(OUTPUTS)}; unknown {unknown}")
 
     params = parameters.build(scenarios)
+    chunk = _samples_per_run(chunk, params)
     reduce = functools.partial(scalar_outputs, names=outputs)
 
     def model_fn(points):
