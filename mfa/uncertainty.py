@@ -183,6 +183,10 @@ def _run_chunk(scenarios, params: xr.Dataset, values: xr.DataArray, reduce=headl
     return None
 
 
+LARGE_GIB = 2.0
+"""Samples held in one process above which a warning says so (31 regions x 3 scenarios: 0.8 MB a sample)."""
+
+
 class _Samples:
     """Per-sample outputs of ``n`` samples filled in run by run, in any order, into arrays
     allocated once (no concatenation: the samples are held once)."""
@@ -197,6 +201,8 @@ class _Samples:
             variables = {name: (da.dims, np.empty((self.n, *da.shape[1:]), da.dtype), da.attrs) for name, da in part.data_vars.items()}
             coords = {k: c for k, c in part.coords.items() if "sample" not in c.dims}
             self.ds = xr.Dataset(variables, coords={**coords, "sample": np.arange(self.n)}, attrs=part.attrs)
+            size = self.ds.nbytes / 2**30
+            (log.warning if size > LARGE_GIB else log.debug)("holding %.2f GiB of samples (sample_quantiles holds a block of regions at a time)", size)
         for name, da in part.data_vars.items():
             self.ds[name].data[start : start + da.shape[0]] = da.data
 
@@ -315,9 +321,13 @@ def quantiles(samples: xr.Dataset) -> xr.Dataset:
     return out
 
 
+def _sum_regions(data: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    return data.sum("region") if "region" in data.dims else data
+
+
 def summarise(samples: xr.Dataset) -> Quantiles:
     """:class:`Quantiles` of per-sample outputs (:func:`run_samples`), attrs kept."""
-    return Quantiles(quantiles(samples), quantiles(samples.sum("region") if "region" in samples.dims else samples))
+    return Quantiles(quantiles(samples), quantiles(_sum_regions(samples)))
 
 
 def _region_blocks(n: int, scenarios: int, regions: int) -> list[tuple[int, int]]:
@@ -332,7 +342,7 @@ def _block_quantiles(scenarios, params: xr.Dataset, values: xr.DataArray, runs: 
     samples = _Samples(values.sizes["sample"])
     for start, stop in runs:
         samples.put(start, _run_chunk(scenarios, params, values.isel(sample=slice(start, stop))))
-    return quantiles(samples.ds), samples.ds.sum("region")
+    return quantiles(samples.ds), _sum_regions(samples.ds)
 
 
 def sample_quantiles(
@@ -351,10 +361,9 @@ def sample_quantiles(
     :func:`summarise` of :func:`run_samples`. Otherwise one task per block of regions runs
     all samples of its regions (``chunk`` x regions / block samples a model run, so a run
     is as wide as ``chunk`` samples of the whole case; default: :data:`RUN_SERIES`
-    series) and returns their quantiles and
-    their sum over its regions; nothing of size ``n`` x regions crosses the network or is
-    held here. ``on_samples(k)`` as ``k`` samples' worth of work is done (a fraction for
-    a block of regions)."""
+    series) and returns their quantiles and their sum over its regions: nothing of size
+    ``n`` x regions crosses the network or is held here. ``on_samples(k)`` as ``k``
+    samples' worth of work is done (a fraction for a block of regions)."""
     values, params = _design(scenarios, n, method, seed, params)
     chunk = _samples_per_run(chunk, params)
     regions = params.sizes.get("region", 1)
@@ -387,10 +396,6 @@ def sample_quantiles(
 
 
 # --- Sobol sensitivity ------------------------------------------------------------------
-
-
-def _sum_regions(da: xr.DataArray) -> xr.DataArray:
-    return da.sum("region") if "region" in da.dims else da
 
 
 def _cumulative(results: xr.Dataset, name: str, element: str, start: int = 2023) -> xr.DataArray:
