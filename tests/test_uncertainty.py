@@ -109,6 +109,15 @@ def test_sobol_indices_of_a_model_with_known_variance_shares():
     np.testing.assert_allclose(ds["ST"].values, [(v1 + v13) / total, v2 / total, (v3 + v13) / total], atol=0.05)
 
 
+def test_sensitivity_runs_the_model_on_the_saltelli_design(scenarios):
+    seen = []
+    ds = uncertainty.sensitivity(scenarios, 4, outputs=("cumulative_li_demand",), on_samples=seen.append, chunk=20)
+    runs = 4 * (len(uncertainty.uncertain_names(scenarios)) + 2)
+    assert ds.attrs["model_runs"] == runs and sum(seen) == runs and max(seen) == 20
+    assert ds["ST"].sizes == {"parameter": len(uncertainty.uncertain_names(scenarios)), "output": 1, "scenario": 1}
+    assert float(ds["ST"].max()) > 0.1  # some parameter drives Li demand
+
+
 def test_two_worker_cluster_equals_in_process(scenarios):
     seen_local, seen_cluster = [], []
     local = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_local.append)
