@@ -29,8 +29,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import NamedTuple
 
-import dask
-import dask.array
 import numpy as np
 import xarray as xr
 from scipy import stats
@@ -297,6 +295,8 @@ def run_samples(
 def _template(first: xr.Dataset, n: int, chunk: int) -> xr.Dataset:
     """The store's layout for ``n`` samples, lazily (nothing of size ``n`` is held): chunks of
     ``chunk`` samples and one region, so that quantiles read one region's chunks at a time."""
+    import dask.array  # only a store needs it; importing it costs ~0.5 s
+
     chunks = {"sample": chunk, "region": 1}
     variables = {}
     for name, da in first.data_vars.items():
