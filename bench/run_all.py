@@ -2,7 +2,7 @@
 
     pip install -e ".[bench]" && python bench/run_all.py [--quick]
 
-``--quick`` skips flodym at 100,000 series and the 1,000-sample LocalCluster run.
+``--quick`` skips flodym at 100,000 series, the 10,000-sample sweep and the cluster run.
 Run it on an idle machine: the timings are wall-clock.
 """
 
@@ -24,7 +24,7 @@ def main() -> None:
         "Stock engine: mfa vs flodym vs the bare triangular solve": ["bench_stock.py", *(["--quick"] if args.quick else [])],
         "Default job, `mfa run`": ["bench_run.py"],
         "31 provinces: one vectorised run vs 31 runs": ["bench_provinces.py"],
-        "Monte-Carlo sweep": ["bench_uncertainty.py", *(["--cluster-size", "0"] if args.quick else [])],
+        "Monte-Carlo sweep": ["bench_uncertainty.py", *(["--sizes", "1000", "--cluster-size", "0"] if args.quick else [])],
     }
     report = []
     for title, (script, *options) in runs.items():

@@ -203,7 +203,8 @@ SAMPLING_OPTIONS = [
     click.option("--samples", type=click.IntRange(min=1), default=None, help="Monte-Carlo draws of the uncertain parameters (scenario files' uncertainty:)."),
     click.option("--sampling", type=click.Choice(["sobol", "lhs"]), default="sobol", show_default=True, help="Quasi-random design of the draws."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws (same seed, same draws)."),
-    click.option("--chunk", type=click.IntRange(min=1), default=100, show_default=True, help="Samples per task (bounds memory)."),
+    click.option("--chunk", type=click.IntRange(min=1), default=None, help="Samples per model run (default: ~4,096 sample x scenario x region series)."),
+    click.option("--store", default=None, metavar="URL", help="Also keep every sample's headline outputs in a Zarr store at URL (a path or fsspec URL, e.g. s3://bucket/run.zarr, that every worker reaches)."),
     click.option("--workers", type=click.IntRange(min=1), default=None, help="Run the sample chunks on a local dask.distributed cluster of N worker processes."),
     click.option("--scheduler", default=None, metavar="ADDRESS", help="Run the sample chunks on the dask.distributed cluster at ADDRESS (e.g. tcp://host:8786)."),
 ]
@@ -225,7 +226,7 @@ def sampling_options(command):
 @click.option("--code-field", default=None, help="The boundaries' code field (default: found by name, e.g. code, adcode).")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of report.html and the PNGs (zh: Chinese, amounts in 万辆 / 万吨).")
-def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
+def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, store, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
     """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
     with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
@@ -248,8 +249,9 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
 
             progress.update(task, advance=1, description="Monte-Carlo samples")
             bar = progress.add_task(f"samples ({sampling}, seed {seed})", total=samples)
-            store = scratch.enter_context(rundir.scratch()) / "samples.zarr"  # removed after the outputs are written
-            sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, store, on_samples=lambda k: progress.advance(bar, k))
+            # tasks return reduced results: nothing on a disk the workers may not share, unless --store
+            sampled = uncertainty.sample_quantiles(scenarios, samples, sampling, seed, chunk, store,
+                                                   on_samples=lambda k: progress.advance(bar, k), params=params)
             cluster.close()  # the quantiles are computed in this process, as before
         progress.update(task, advance=1, description=f"writing outputs to {out}")
         paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang)

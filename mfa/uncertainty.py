@@ -6,25 +6,29 @@ hypercube, :mod:`scipy.stats.qmc`) pushed through each distribution's inverse CD
 scenario uses the same points (common random numbers). One draw (``samples=1``) is the
 modal point of every distribution.
 
-The model runs vectorised over a ``sample`` dim, a chunk of samples at a time, as dask
-tasks: in-process by default, on a ``dask.distributed`` cluster when a client is active
-(``mfa run --workers N`` or ``--scheduler ADDRESS``). Each chunk writes its headline
-outputs into a Zarr store and returns nothing, so memory stays bounded whatever the
-number of samples; quantiles are then computed region block by region block.
+The model runs vectorised over a ``sample`` dim, a run of samples at a time, as tasks:
+on threads in this process by default, on a ``dask.distributed`` cluster when a client is
+active (``mfa run --workers N`` or ``--scheduler ADDRESS``). Tasks return reduced results
+to this process, so no disk is shared with the workers and nothing is left behind by a
+killed run: :func:`sample_quantiles` runs one task per block of regions over all samples
+and returns quantiles (memory bounded whatever the number of samples);
+:func:`run_samples` returns every sample's headline outputs, or writes them to a Zarr
+store at a URL the user gives.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import functools
 import logging
 import math
-import shutil
-import tempfile
+import os
+import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import NamedTuple
 
-import dask
-import dask.array
 import numpy as np
 import xarray as xr
 from scipy import stats
@@ -110,68 +114,183 @@ def draws(scenarios: dict[str, config.Scenario], points: np.ndarray | None, n: i
 
 def headline(results: xr.Dataset) -> xr.Dataset:
     """The outputs kept per sample, plain numbers with UDUNITS units."""
-    out = xr.Dataset({name: results[name].sum(list(dims)) for name, dims in headline_outputs().items()})
+    # skipna=False: np.sum, not nansum's NaN-replacing copy (a NaN output stays visible);
+    # nothing to sum out is no sum, which would copy the array.
+    out = xr.Dataset({name: results[name].sum(list(dims), skipna=False) if dims else results[name] for name, dims in headline_outputs().items()})
     return dequantify(out)
 
 
-def _run_chunk(scenarios, params, chunk: xr.DataArray, store: str | None, first_sample: int, reduce=headline):
-    results, _ = model.run(scenarios, chunk, params)
+class Quantiles(NamedTuple):
+    """Quantiles (dim ``quantile``, :data:`QUANTILES`) over Monte-Carlo samples of every
+    headline output, plain numbers with the outputs' units in attrs."""
+
+    regions: xr.Dataset
+    """By region: dims ``quantile``, ``scenario``, ``region``, ``year`` (+ ``element``, ``bound``)."""
+    total: xr.Dataset
+    """Of the sum over regions, sample by sample: as ``regions`` without ``region``."""
+
+
+BLOCK_SERIES = 16_000
+"""Series (sample x scenario x region) whose headline outputs one quantile task holds: all
+samples of a block of regions, ~8 KB a series (36 years x 29 values), so ~130 MB a task
+whatever the number of samples (at least one region a task)."""
+
+
+RUN_SERIES = 4096
+"""Series (sample x scenario x region) one model run computes when no ``chunk`` is given:
+the model's working arrays take ~80 KB a series (measured 2026-12), so ~330 MB a run, and
+one run a core at a time. Wider runs spread the model's fixed cost per run (~0.7 s today)
+over more samples; narrower ones hold less memory."""
+
+
+def _samples_per_run(chunk: int | None, params: xr.Dataset) -> int:
+    """``chunk``, or the samples of the whole case that make :data:`RUN_SERIES` series."""
+    return chunk or max(1, RUN_SERIES // (params.sizes["scenario"] * params.sizes.get("region", 1)))
+
+
+def _design(scenarios: dict[str, config.Scenario], n: int, method: str, seed: int, params: xr.Dataset | None):
+    """The draws (:func:`draws`) of ``n`` samples and the scenarios' parameters (built
+    unless given, e.g. by the deterministic run)."""
+    if not uncertain_names(scenarios):
+        raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter for --samples")
+    points = None if n == 1 else unit_points(len(uncertain_names(scenarios)), n, method, seed)
+    return draws(scenarios, points, n), parameters.build(scenarios) if params is None else params
+
+
+def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """``n`` items in ``parts`` consecutive runs of near-equal length, as (start, stop)."""
+    edges = np.linspace(0, n, min(parts, n) + 1).round().astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+def _run_chunk(scenarios, params: xr.Dataset, values: xr.DataArray, reduce=headline, store: str | None = None, start: int = 0):
+    """``reduce`` of the model's results for the draws ``values`` (a run of samples), dims
+    ``sample`` first; with ``store``, written there at sample ``start`` instead (returns None)."""
+    results, _ = model.run(scenarios, values, params)
     out = reduce(results).transpose("sample", ...)
     if store is None:
         return out
-    region = {"sample": slice(first_sample, first_sample + out.sizes["sample"])}
+    region = {"sample": slice(start, start + out.sizes["sample"])}
     out.drop_vars([c for c in out.coords if "sample" not in out[c].dims]).to_zarr(store, region=region, zarr_format=2)
     return None
 
 
-def _run_chunks(scenarios, params, values: xr.DataArray, starts, chunk: int, store: str | None, reduce, on_samples=None) -> list:
-    """:func:`_run_chunk` for the chunks of ``values`` beginning at ``starts``, as dask
-    tasks (:func:`_compute`); ``on_samples(k)`` as each chunk of ``k`` samples is done."""
-    starts = list(starts)
-    tasks = [
-        dask.delayed(_run_chunk)(scenarios, params, values.isel(sample=slice(start, start + chunk)), store, start, reduce)
-        for start in starts
-    ]
-    n = values.sizes["sample"]
-    return _compute(tasks, on_samples and (lambda i: on_samples(min(chunk, n - starts[i]))))
+LARGE_GIB = 2.0
+"""Samples held in one process above which a warning says so (31 regions x 3 scenarios: 0.8 MB a sample)."""
 
 
-def _compute(tasks: list, on_chunk=None) -> list:
-    """Results of the delayed chunk ``tasks``, on the active dask.distributed client if
-    there is one, else dask's threads; ``on_chunk(i)`` is called as chunk ``i`` finishes
-    (the CLI's progress bar)."""
-    try:
-        from distributed import as_completed, get_client
+class _Samples:
+    """Per-sample outputs of ``n`` samples filled in run by run, in any order, into arrays
+    allocated once (no concatenation: the samples are held once)."""
 
-        client = get_client()
-    except (ImportError, ValueError):
-        client = None
+    def __init__(self, n: int):
+        self.n = n
+        self.ds: xr.Dataset | None = None
+
+    def put(self, start: int, part: xr.Dataset) -> None:
+        """``part`` (dims ``sample`` first) as samples ``start`` onwards."""
+        if self.ds is None:
+            variables = {name: (da.dims, np.empty((self.n, *da.shape[1:]), da.dtype), da.attrs) for name, da in part.data_vars.items()}
+            coords = {k: c for k, c in part.coords.items() if "sample" not in c.dims}
+            self.ds = xr.Dataset(variables, coords={**coords, "sample": np.arange(self.n)}, attrs=part.attrs)
+            size = self.ds.nbytes / 2**30
+            (log.warning if size > LARGE_GIB else log.debug)("holding %.2f GiB of samples (sample_quantiles holds a block of regions at a time)", size)
+        for name, da in part.data_vars.items():
+            self.ds[name].data[start : start + da.shape[0]] = da.data
+
+
+def _executor(tasks: int):
+    """A ``concurrent.futures`` executor for the sweep's tasks: the active
+    dask.distributed client's (the CLI's ``--workers``/``--scheduler``), else threads in
+    this process, one a core."""
+    client = None
+    if "distributed" in sys.modules:  # no client can be active unless distributed was imported; importing it costs 0.5 s
+        from distributed import get_client
+
+        with contextlib.suppress(ValueError):
+            client = get_client()
     if client is not None:
-        futures = client.compute(tasks)
-        index = {future.key: i for i, future in enumerate(futures)}
+        return contextlib.nullcontext(client.get_executor(pure=False))
+    return ThreadPoolExecutor(max_workers=max(1, min(tasks, os.cpu_count() or 1)))
+
+
+def _map(fn, jobs: list[tuple], on_result) -> None:
+    """``fn(*job)`` for every job as executor tasks (:func:`_executor`); ``on_result(i,
+    result)`` in this thread as job ``i`` finishes, after which its result is let go, so
+    that only unconsumed results are held."""
+    with _executor(len(jobs)) as executor:
+        futures = {executor.submit(fn, *job): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
-            future.result()  # a failed chunk raises here
-            if on_chunk:
-                on_chunk(index[future.key])
-        return client.gather(futures)
-    if on_chunk is None:
-        return list(dask.compute(*tasks))
-    from dask.callbacks import Callback
+            on_result(futures.pop(future), future.result())  # a failed task raises here
 
-    index = {task.key: i for i, task in enumerate(tasks)}
 
-    class Finished(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if key in index:
-                on_chunk(index[key])
+def _gather(scenarios, params: xr.Dataset, values: xr.DataArray, chunk: int, reduce, on_samples) -> xr.Dataset:
+    """``reduce`` of the model's results for every sample of ``values``, dims ``sample``
+    first: tasks of ``chunk`` samples return theirs to this process (``on_samples(k)``
+    as each of ``k`` samples is done)."""
+    n = values.sizes["sample"]
+    starts = range(0, n, chunk)
+    samples = _Samples(n)
 
-    with Finished():
-        return list(dask.compute(*tasks))
+    def keep(i: int, part: xr.Dataset) -> None:
+        samples.put(starts[i], part)
+        if on_samples:
+            on_samples(part.sizes["sample"])
+
+    _map(_run_chunk, [(scenarios, params, values.isel(sample=slice(s, s + chunk)), reduce) for s in starts], keep)
+    return samples.ds
+
+
+def _stamp(ds: xr.Dataset, n: int, method: str, seed: int) -> xr.Dataset:
+    ds.attrs.update(samples=n, sampling=method if n > 1 else "mode", seed=seed)
+    return ds
+
+
+def run_samples(
+    scenarios: dict[str, config.Scenario],
+    n: int,
+    method: str = "sobol",
+    seed: int = 0,
+    chunk: int | None = None,
+    store: str | Path | None = None,
+    on_samples=None,
+    params: xr.Dataset | None = None,
+) -> xr.Dataset:
+    """Headline outputs of ``n`` draws, dims ``sample`` + the outputs' dims (units in attrs).
+
+    Tasks of ``chunk`` samples (default: :data:`RUN_SERIES` series) return their outputs to this process, which holds them all
+    (~0.8 MB a sample for 31 regions and 3 scenarios: for large ``n`` see
+    :func:`sample_quantiles`); with ``store`` (a path or fsspec URL that every worker
+    reaches, e.g. ``s3://bucket/run.zarr``) the tasks write them to a Zarr store there
+    instead, read back lazily. ``on_samples(k)`` is called as each chunk of ``k`` samples
+    is done; ``params``: the scenarios' parameters if already built."""
+    values, params = _design(scenarios, n, method, seed, params)
+    chunk = _samples_per_run(chunk, params)
+    log.info("%d samples in chunks of %d", n, chunk)
+    if store is None:
+        return _stamp(_gather(scenarios, params, values, chunk, headline, on_samples), n, method, seed)
+    store, starts = str(store), range(0, n, chunk)
+    # zarr opens file:// URLs through fsspec, which does not create the store's folder; a path does.
+    where = store.removeprefix("file://") if store.startswith("file://") else store
+    # The store's layout comes from a first chunk run here; the others are tasks.
+    first = _run_chunk(scenarios, params, values.isel(sample=slice(0, chunk)))
+    # Zarr format 2: its string coordinates are stable there.
+    _template(first, n, chunk).to_zarr(where, compute=False, mode="w", zarr_format=2, consolidated=True)
+    first.drop_vars([c for c in first.coords if "sample" not in first[c].dims]).to_zarr(where, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2)
+    if on_samples:
+        on_samples(first.sizes["sample"])
+    jobs = [(scenarios, params, values.isel(sample=slice(s, s + chunk)), headline, where, s) for s in starts[1:]]
+    _map(_run_chunk, jobs, lambda i, _: on_samples and on_samples(min(chunk, n - starts[i + 1])))
+    ds = xr.open_zarr(where, zarr_format=2, consolidated=True)
+    ds.attrs["samples_store"] = store
+    return _stamp(ds, n, method, seed)
 
 
 def _template(first: xr.Dataset, n: int, chunk: int) -> xr.Dataset:
     """The store's layout for ``n`` samples, lazily (nothing of size ``n`` is held): chunks of
     ``chunk`` samples and one region, so that quantiles read one region's chunks at a time."""
+    import dask.array  # only a store needs it; importing it costs ~0.5 s
+
     chunks = {"sample": chunk, "region": 1}
     variables = {}
     for name, da in first.data_vars.items():
@@ -182,60 +301,95 @@ def _template(first: xr.Dataset, n: int, chunk: int) -> xr.Dataset:
     return xr.Dataset(variables, coords={**coords, "sample": np.arange(n)})
 
 
-def run_samples(
-    scenarios: dict[str, config.Scenario],
-    n: int,
-    method: str = "sobol",
-    seed: int = 0,
-    chunk: int = 100,
-    store: Path | None = None,
-    on_samples=None,
-) -> xr.Dataset:
-    """Headline outputs of ``n`` draws, dims ``sample`` + the outputs' dims, lazily read
-    from a Zarr store (``store``, else a temporary folder removed when Python exits).
-    ``on_samples(k)`` is called as each chunk of ``k`` samples is done."""
-    if not uncertain_names(scenarios):
-        raise config.InputError(next(iter(scenarios.values())).source, "uncertainty", "at least one uncertain parameter for --samples")
-    points = None if n == 1 else unit_points(len(uncertain_names(scenarios)), n, method, seed)
-    values = draws(scenarios, points, n)
-    if store is None:
-        scratch = tempfile.mkdtemp(prefix="mfa-samples-")
-        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        store = Path(scratch) / "samples.zarr"
-    store = str(store)
-    params = parameters.build(scenarios)
-    first = _run_chunk(scenarios, params, values.isel(sample=slice(0, min(chunk, n))), None, 0)
-    if on_samples:
-        on_samples(first.sizes["sample"])
-    # Zarr format 2: a scratch store read back only by us, and its string coordinates are stable there.
-    _template(first, n, chunk).to_zarr(store, compute=False, mode="w", zarr_format=2, consolidated=True)
-    first.drop_vars([c for c in first.coords if "sample" not in first[c].dims]).to_zarr(
-        store, region={"sample": slice(0, first.sizes["sample"])}, zarr_format=2
-    )
-    log.info("%d samples in %d chunks", n, math.ceil(n / chunk))
-    _run_chunks(scenarios, params, values, range(chunk, n, chunk), chunk, store, headline, on_samples)
-    ds = xr.open_zarr(store, zarr_format=2, consolidated=True)
-    ds.attrs["samples_store"] = store
-    ds.attrs.update(samples=n, sampling=method if n > 1 else "mode", seed=seed)
-    return ds
-
-
 def quantiles(samples: xr.Dataset) -> xr.Dataset:
-    """Quantiles (:data:`QUANTILES`) over ``sample`` of every variable, one region block at a time."""
-    blocks = {"sample": -1, **({"region": 1} if "region" in samples.dims else {})}
-    data = samples.chunk(blocks)
-    out = data.quantile(list(QUANTILES), dim="sample").compute()
+    """Quantiles (:data:`QUANTILES`) over ``sample`` of every variable; a store's samples
+    are read one region block at a time."""
+    if samples.chunks:
+        samples = samples.chunk({"sample": -1, **({"region": 1} if "region" in samples.dims else {})})
+    # skipna=False: np.quantile sorts whole arrays; NaN-skipping np.nanquantile loops in
+    # Python over every (scenario, region, year, element) cell. A NaN output shows as NaN.
+    out = samples.quantile(list(QUANTILES), dim="sample", skipna=False).compute()
     for name in out.data_vars:
         out[name].attrs = dict(samples[name].attrs)
     out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
     return out
 
 
+def _sum_regions(data: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    return data.sum("region") if "region" in data.dims else data
+
+
+def summarise(samples: xr.Dataset) -> Quantiles:
+    """:class:`Quantiles` of per-sample outputs (:func:`run_samples`), attrs kept."""
+    return Quantiles(quantiles(samples), quantiles(_sum_regions(samples)))
+
+
+def _region_blocks(n: int, scenarios: int, regions: int) -> list[tuple[int, int]]:
+    """Regions in blocks of at most :data:`BLOCK_SERIES` series over all ``n`` samples."""
+    per_block = max(1, BLOCK_SERIES // (n * scenarios))
+    return _bounds(regions, math.ceil(regions / per_block))
+
+
+def _block_quantiles(scenarios, params: xr.Dataset, values: xr.DataArray, runs: list[tuple[int, int]]):
+    """Quantiles over all samples of the outputs of ``params``' regions (one block), the
+    model run once per (start, stop) of ``runs``, and their per-sample sum over those regions."""
+    samples = _Samples(values.sizes["sample"])
+    for start, stop in runs:
+        samples.put(start, _run_chunk(scenarios, params, values.isel(sample=slice(start, stop))))
+    return quantiles(samples.ds), _sum_regions(samples.ds)
+
+
+def sample_quantiles(
+    scenarios: dict[str, config.Scenario],
+    n: int,
+    method: str = "sobol",
+    seed: int = 0,
+    chunk: int | None = None,
+    store: str | Path | None = None,
+    on_samples=None,
+    params: xr.Dataset | None = None,
+) -> Quantiles:
+    """:class:`Quantiles` of the headline outputs of ``n`` draws, in memory bounded whatever ``n``.
+
+    When all samples fit :data:`BLOCK_SERIES`, or with ``store``, this is
+    :func:`summarise` of :func:`run_samples`. Otherwise one task per block of regions runs
+    all samples of its regions (``chunk`` x regions / block samples a model run, so a run
+    is as wide as ``chunk`` samples of the whole case; default: :data:`RUN_SERIES`
+    series) and returns their quantiles and their sum over its regions: nothing of size
+    ``n`` x regions crosses the network or is held here. ``on_samples(k)`` as ``k``
+    samples' worth of work is done (a fraction for a block of regions)."""
+    values, params = _design(scenarios, n, method, seed, params)
+    chunk = _samples_per_run(chunk, params)
+    regions = params.sizes.get("region", 1)
+    blocks = _region_blocks(n, len(scenarios), regions)
+    if store is not None or len(blocks) == 1:
+        return summarise(run_samples(scenarios, n, method, seed, chunk, store, on_samples, params))
+    jobs = []
+    for first, last in blocks:
+        per_run = max(1, chunk * regions // (last - first))
+        jobs.append((scenarios, params.isel(region=slice(first, last)), values, _bounds(n, math.ceil(n / per_run))))
+    log.info("%d samples: %d tasks of a block of regions, %d model runs", n, len(jobs), sum(len(job[-1]) for job in jobs))
+    by_block: dict[int, xr.Dataset] = {}
+    partial: dict[int, xr.Dataset] = {}
+    total, added = None, 0
+
+    def add(i: int, result) -> None:
+        # Partial sums are added in block order, whatever order the tasks finish in, so
+        # that the totals are the same bits on threads and on any cluster.
+        nonlocal total, added
+        by_block[i], partial[i] = result
+        while added in partial:
+            total = partial.pop(added) if total is None else total + partial.pop(added)
+            added += 1
+        if on_samples:
+            on_samples(n * (blocks[i][1] - blocks[i][0]) / regions)
+
+    _map(_block_quantiles, jobs, add)
+    ds = xr.concat([by_block[i] for i in range(len(blocks))], "region")
+    return Quantiles(_stamp(ds, n, method, seed), _stamp(quantiles(total), n, method, seed))
+
+
 # --- Sobol sensitivity ------------------------------------------------------------------
-
-
-def _sum_regions(da: xr.DataArray) -> xr.DataArray:
-    return da.sum("region") if "region" in da.dims else da
 
 
 def _cumulative(results: xr.Dataset, name: str, element: str, start: int = 2023) -> xr.DataArray:
@@ -291,9 +445,10 @@ def sobol_indices(model_fn, names: list[str], n: int, seed: int = 0) -> xr.Datas
 
 
 def sensitivity(
-    scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int = 100, outputs=tuple(OUTPUTS), on_samples=None
+    scenarios: dict[str, config.Scenario], n: int, seed: int = 0, chunk: int | None = None, outputs=tuple(OUTPUTS), on_samples=None
 ) -> xr.Dataset:
-    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``;
+    """Sobol indices of ``outputs`` for every uncertain parameter, by ``scenario``, the
+    model run ``chunk`` samples at a time (default: :data:`RUN_SERIES` series);
     ``on_samples(k)`` is called as each chunk of ``k`` model runs is done."""
     names = uncertain_names(scenarios)
     if not names:
@@ -303,11 +458,11 @@ def sensitivity(
         raise config.InputError(None, "--output", f"one of {sorted(OUTPUTS)}; unknown {unknown}")
 
     params = parameters.build(scenarios)
+    chunk = _samples_per_run(chunk, params)
+    reduce = functools.partial(scalar_outputs, names=outputs)
 
     def model_fn(points):
-        values = draws(scenarios, points)
-        reduce = lambda results: scalar_outputs(results, outputs)  # noqa: E731
-        return xr.concat(_run_chunks(scenarios, params, values, range(0, points.shape[0], chunk), chunk, None, reduce, on_samples), "sample")
+        return _gather(scenarios, params, draws(scenarios, points), chunk, reduce, on_samples)
 
     ds = sobol_indices(model_fn, names, n, seed)
     for name in outputs:

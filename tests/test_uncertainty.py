@@ -31,9 +31,23 @@ def test_seeded_runs_reproduce_exactly(scenarios):
     assert not first["metal_demand"].equals(other["metal_demand"])
 
 
+def test_samples_go_to_a_store_url_only_when_asked(scenarios, tmp_path, monkeypatch):
+    """By default nothing is written to disk (no stale store after a killed run); a store
+    the user names holds the same samples."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    in_memory = uncertainty.run_samples(scenarios, 6, chunk=4)
+    assert not any((tmp_path / "tmp").iterdir())
+    for url in ("memory://mfa-test/kept.zarr", (tmp_path / "kept.zarr").as_uri()):  # any fsspec URL; file:// too
+        stored = uncertainty.run_samples(scenarios, 6, chunk=4, store=url)
+        assert stored.attrs["samples_store"] == url and stored["metal_demand"].chunks is not None
+        xr.testing.assert_identical(stored.load().drop_attrs(), in_memory.drop_attrs())
+    assert (tmp_path / "kept.zarr").is_dir()
+
+
 def test_the_sample_store_is_laid_out_without_holding_the_samples(scenarios):
     """The store's template for a million samples is lazy: memory does not grow with N."""
-    first = uncertainty.run_samples(scenarios, 4, chunk=4).load()
+    first = uncertainty.run_samples(scenarios, 4, chunk=4)
     template = uncertainty._template(first, 1_000_000, 100)
     import dask.array
 
@@ -49,6 +63,24 @@ def test_quantiles_are_ordered_and_spread(scenarios):
     assert list(q["quantile"].values) == list(uncertainty.QUANTILES)
     assert (li.diff("quantile") >= 0).all()
     assert float(li.sel(quantile=0.95) / li.sel(quantile=0.05)) > 1.05
+
+
+def test_quantiles_by_blocks_of_regions_equal_those_of_all_samples(monkeypatch):
+    """With more samples than a task may hold, tasks over blocks of regions return only
+    quantiles and sums over their regions: the same quantiles as from every sample."""
+    six = "case.only_regions=[110000, 120000, 130000, 140000, 150000, 210000]"
+    scenarios = config.load_scenarios("china-provinces", ["conservative", "positive"], [six])
+    samples = uncertainty.run_samples(scenarios, 5, seed=3, chunk=2)
+    monkeypatch.setattr(uncertainty, "BLOCK_SERIES", 20)  # 2 regions x 2 scenarios x 5 samples a task
+    assert uncertainty._region_blocks(5, 2, 6) == [(0, 2), (2, 4), (4, 6)]
+    seen = []
+    blocks = uncertainty.sample_quantiles(scenarios, 5, seed=3, chunk=2, on_samples=seen.append)
+    whole = uncertainty.summarise(samples)
+    # Runs of other sizes may take other BLAS kernels (a 1-sample run differs in the 16th digit).
+    xr.testing.assert_allclose(blocks.regions, whole.regions, rtol=1e-12)
+    xr.testing.assert_allclose(blocks.total, whole.total, rtol=1e-12)
+    assert blocks.total.attrs == whole.total.attrs == {"samples": 5, "sampling": "sobol", "seed": 3}
+    assert sum(seen) == pytest.approx(5) and len(seen) == 3
 
 
 def test_draws_follow_their_distributions():
@@ -77,11 +109,20 @@ def test_sobol_indices_of_a_model_with_known_variance_shares():
     np.testing.assert_allclose(ds["ST"].values, [(v1 + v13) / total, v2 / total, (v3 + v13) / total], atol=0.05)
 
 
+def test_sensitivity_runs_the_model_on_the_saltelli_design(scenarios):
+    seen = []
+    ds = uncertainty.sensitivity(scenarios, 4, outputs=("cumulative_li_demand",), on_samples=seen.append, chunk=20)
+    runs = 4 * (len(uncertainty.uncertain_names(scenarios)) + 2)
+    assert ds.attrs["model_runs"] == runs and sum(seen) == runs and max(seen) == 20
+    assert ds["ST"].sizes == {"parameter": len(uncertainty.uncertain_names(scenarios)), "output": 1, "scenario": 1}
+    assert float(ds["ST"].max()) > 0.1  # some parameter drives Li demand
+
+
 def test_two_worker_cluster_equals_in_process(scenarios):
     seen_local, seen_cluster = [], []
-    local = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_local.append).load()
+    local = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_local.append)
     with dask_client(2, None):
-        distributed = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_cluster.append).load()
+        distributed = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_cluster.append)
     xr.testing.assert_identical(local.drop_attrs(), distributed.drop_attrs())
     # the progress bar hears of every chunk once, on threads and on the cluster
     assert sorted(seen_local) == sorted(seen_cluster) == [2, 4, 4]

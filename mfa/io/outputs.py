@@ -42,12 +42,11 @@ def write_all(
     }
     extra = None
     if samples is not None:
-        from .. import uncertainty
-
-        extra = uncertainty.quantiles(samples).rename({n: f"{n}_quantile" for n in samples.data_vars})
+        extra = samples.regions.rename({n: f"{n}_quantile" for n in samples.regions.data_vars})
         for name in extra.data_vars:
             extra[name].attrs["long_name"] = f"{results[name.removesuffix('_quantile')].attrs.get('long_name', name)}, quantiles over samples"
-        attrs.update(samples=samples.attrs["samples"], sampling=samples.attrs["sampling"], seed=samples.attrs["seed"])
+        info = samples.regions.attrs
+        attrs.update(samples=info["samples"], sampling=info["sampling"], seed=info["seed"])
     meta = regions.metadata(first)
     places = gis.region_coords(gis.region_table(results, meta))
     paths = {"results": netcdf.write(results, out / "results.nc", attrs, extra, places)}
@@ -74,9 +73,7 @@ def write_all(
         for plot in plots.all_plots(results, out / "plots"):
             paths[plot.stem] = plot
         if samples is not None:
-            from .. import uncertainty
-
-            totals = uncertainty.quantiles(samples.sum("region") if "region" in samples.dims else samples)
+            totals = samples.total
             for name in ("metal_demand", "metal_recovered", "carbon_reduction"):
                 title = i18n.t("plots.fan_title", title=i18n.t(f"fan.{name}"))
                 paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", title)

@@ -8,8 +8,8 @@ SIGTERM, SIGKILL, a full disk). One writer at a time: a lock file beside ``--out
 releases when the holder dies, so a killed run never blocks the next one; the lock also
 tells the next writer that any staging folder left beside ``--out`` is stale.
 
-Monte-Carlo sample stores live in ``$TMPDIR/mfa-samples-*`` (:func:`scratch`), each with
-a held ``flock`` of its own: a store whose lock can be taken belongs to a dead run.
+Monte-Carlo samples come back to the client (:mod:`mfa.uncertainty`): no sample store is
+left on a local disk by a killed run.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import fnmatch
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
-SCRATCH_PREFIX = "mfa-samples-"
 MARK = ".mfa-outputs"
 """An empty file in every folder this module swapped in: the next run may replace it."""
 _OURS = (MARK, "results.nc", "report.html", "sensitivity", "compare_*_vs_*")
@@ -136,7 +134,6 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         _recover(out)
-        remove_stale_scratch()
         staging = parent / f".{out.name}.staging-{os.getpid()}"
         if clone and out.is_dir():
             _link_tree(out, staging)
@@ -196,8 +193,7 @@ def _swap(staging: Path, out: Path) -> None:
 
 def _recover(out: Path) -> None:
     """Under the lock: the previous set put back if a run died between the renames of its
-    swap, and the staging and old folders of killed runs removed (their sample stores are
-    removed by :func:`remove_stale_scratch`, called next)."""
+    swap, and the staging and old folders of killed runs removed."""
     leftovers = sorted(out.parent.glob(f".{out.name}.old-*")) + sorted(out.parent.glob(f".{out.name}.staging-*"))
     for path in leftovers:
         if path.name.startswith(f".{out.name}.old-") and not out.exists():
@@ -206,33 +202,3 @@ def _recover(out: Path) -> None:
             continue
         log.info("removing %s, left by a killed run", path)
         _remove(path)
-
-
-@contextlib.contextmanager
-def scratch() -> Iterator[Path]:
-    """A private temporary folder for a Monte-Carlo sample store, removed after the block;
-    its ``flock`` marks it as in use, so :func:`remove_stale_scratch` leaves it alone."""
-    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-    try:
-        with _flock(folder / ".lock") as fd:
-            os.write(fd, f"{os.getpid()}\n".encode())
-            yield folder
-    finally:
-        _remove(folder)
-
-
-def remove_stale_scratch() -> None:
-    """Remove the sample stores of killed runs: those whose lock nobody holds. Stores
-    without a lock file (made outside :func:`scratch`, e.g. by the library directly) are
-    left alone, as nothing tells whether they are in use."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        lock = folder / ".lock"
-        if not lock.exists():
-            continue
-        try:
-            with _flock(lock) as fd:
-                if fd is not None:
-                    log.info("removing %s, left by a killed run", folder)
-                    shutil.rmtree(folder, ignore_errors=True)
-        except OSError as err:  # another user's store, say: not ours to judge
-            log.debug("leaving %s: %s", folder, err)
