@@ -209,6 +209,10 @@ SAMPLING_OPTIONS = [
 ]
 
 
+LANG_OPTION = click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+                           help="Language of results.xlsx's sheet and column names and of the report.")
+
+
 def sampling_options(command):
     for option in reversed(SAMPLING_OPTIONS):
         command = option(command)
@@ -224,7 +228,8 @@ def sampling_options(command):
 @click.option("--boundaries", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Region polygons (GeoJSON, GPKG) with a GB/T 2260 code field: gis.nc gets polygons instead of points.")
 @click.option("--code-field", default=None, help="The boundaries' code field (default: found by name, e.g. code, adcode).")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
-def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report) -> None:
+@LANG_OPTION
+def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
     """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
     start = time.perf_counter()
     with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
@@ -251,12 +256,14 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, wo
             sampled = uncertainty.run_samples(scenarios, samples, sampling, seed, chunk, store, on_samples=lambda k: progress.advance(bar, k))
             cluster.close()  # the quantiles are computed in this process, as before
         progress.update(task, advance=1, description=f"writing outputs to {out}")
-        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field)
+        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang=lang)
         if with_report:
+            from .io import excel
             from .report.html import write_report
 
             progress.update(task, advance=1, description="writing report.html")
-            paths["report"] = write_report(staging)
+            paths["report"] = write_report(staging, lang=lang)
+            excel.write_workbook(staging, lang)  # again, with the feedstock and secondary-supply sheets the report wrote
         progress.update(task, advance=1)
     paths = _moved(paths, staging, out)
     elapsed = time.perf_counter() - start
@@ -296,15 +303,19 @@ def _gis_line(report: dict) -> str:
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The run folder (results.nc, calibration.csv, summary.csv); report.html is written there.")
 @click.option("--year", "sankey_year", type=int, default=2040, show_default=True, help="Year of the Sankey of flows.")
 @click.option("--scenario", default=None, help="Scenario of the Sankey, feedstock and regions (default: the middle one).")
-def report(out: Path, sankey_year: int, scenario: str | None) -> None:
+@LANG_OPTION
+def report(out: Path, sankey_year: int, scenario: str | None, lang: str) -> None:
     """Write report.html (offline, self-contained) and the feedstock and secondary-supply tables from a run folder."""
     start = time.perf_counter()
     with _progress(counted=False) as progress, rundir.replacing(out, clone=True) as staging:
         progress.add_task(f"writing the report of {out}")
+        from .io import excel
         from .report.html import write_report
 
-        path = write_report(staging, sankey_year, scenario)
+        path = write_report(staging, sankey_year, scenario, lang=lang)
+        workbook = excel.write_workbook(staging, lang)  # refreshed with the feedstock and secondary-supply sheets
     console.print(f"report: {out / path.relative_to(staging)}")
+    console.print(f"workbook: {out / workbook.relative_to(staging)}")
     for name in ("feedstock.csv", "feedstock_cumulative.csv", "secondary_supply.csv", "secondary_supply_targets.csv"):
         if (out / name).exists():
             console.print(f"{name.removesuffix('.csv')}: {out / name}")

@@ -13,7 +13,7 @@ import shutil
 
 from .. import calibration, config, definition, provenance, regions
 from ..report import plots
-from . import atomic_path, geopackage, gis, netcdf, tables
+from . import atomic_path, excel, geopackage, gis, netcdf, tables
 
 
 def write_all(
@@ -24,13 +24,15 @@ def write_all(
     samples: xr.Dataset | None = None,
     boundaries: Path | None = None,
     code_field: str | None = None,
+    lang: str = "en",
 ) -> tuple[dict[str, Path], pd.DataFrame, dict]:
     """results.nc, gis.nc, gis.gpkg, gis_fields.csv, results.gpkg, summary.csv,
     calibration.csv and plots; returns their paths, the calibration table and the GIS
     report (matched/unmatched region codes). With ``samples`` (Monte-Carlo headline
     outputs), results.nc gains a ``<name>_quantile`` variable per output and fan charts
     are drawn. With ``boundaries`` (GeoJSON, GPKG) the regions of gis.nc, gis.gpkg and
-    results.gpkg are polygons instead of points."""
+    results.gpkg are polygons instead of points. ``results.xlsx`` holds the tables a
+    planner uses, sheet and column names in ``lang``."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -67,6 +69,7 @@ def write_all(
     with atomic_path(out / "system.yaml") as tmp:
         shutil.copyfile(definition.DEFAULT, tmp)
     paths["system"] = out / "system.yaml"
+    paths["workbook"] = excel.write_workbook(out, lang)
     for plot in plots.all_plots(results, out / "plots"):
         paths[plot.stem] = plot
     if samples is not None:
