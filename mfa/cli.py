@@ -1,4 +1,4 @@
-"""Command line: ``mfa run``, ``report``, ``compare``, ``sensitivity``.
+"""Command line: ``mfa run``, ``report``, ``init``, ``compare``, ``sensitivity``.
 
 Only this module configures logging, progress display and exit codes. One error path for
 every command (:class:`_Main`): a mistake of the user's (an input, an option, a folder
@@ -220,7 +220,7 @@ def sampling_options(command):
 
 
 @main.command()
-@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/.")
+@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/, or the path of a case folder (e.g. one made by mfa init).")
 @click.option("--scenario", "scenario_names", multiple=True, help="Run only these scenarios (repeatable).")
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. end_of_life.collection_rate=0.8 (repeatable).")
@@ -320,6 +320,22 @@ def report(out: Path, sankey_year: int, scenario: str | None, lang: str) -> None
         if (out / name).exists():
             console.print(f"{name.removesuffix('.csv')}: {out / name}")
     console.print(f"run time {time.perf_counter() - start:.1f} s")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--region", required=True, metavar="CODE", help="GB/T 2260 code of the province, e.g. 440000 (Guangdong).")
+@click.option("--from-case", default="china-provinces", show_default=True, help="The shipped case the new one layers on (e.g. hainan-outlook for its current battery and end-of-life data).")
+@click.option("--force", is_flag=True, help="Replace FOLDER if it exists and is not empty.")
+def init(folder: Path, region: str, from_case: str, force: bool) -> None:
+    """Write a case folder for one province from the shipped provincial data: base.yaml,
+    scenario files and data/ (history, population, NEV share of new-car sales, targets)."""
+    from . import new_case
+
+    written = new_case.create(folder, region, from_case, force)
+    for name in written:
+        console.print(f"{name}: {folder / name}")
+    console.print(f"replace the data files listed at the top of {folder / 'base.yaml'} with your own; run it with: mfa run --case {folder}")
 
 
 @main.command()
