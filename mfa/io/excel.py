@@ -2,7 +2,9 @@
 
 Planners exchange numbers in Excel, so every run folder gets a workbook beside its CSVs:
 an *About* sheet, then summary, calibration, feedstock, secondary supply and its
-milestones, and the assumptions with their sources and grades. The workbook is built
+milestones, and the assumptions with their sources and grades (a table with no rows, e.g.
+the calibration of a case without official figures, is listed there instead of being an
+empty sheet). The workbook is built
 from the CSVs already written into the folder (not from the results in memory), so its
 numbers are the CSVs' numbers to the last digit, and ``mfa report`` can refresh it from
 the folder alone once it has written the feedstock tables. A table whose CSV is not
@@ -78,11 +80,12 @@ def readable_unit(text: str) -> str:
     return ("·".join(above) or "1") + "".join(f"/{b}" for b in below)
 
 
-def header(column: str, lang: str, unit: str | None = None) -> str:
+def header(column: str, lang: str, unit: str | None = None, verbatim: bool = False) -> str:
     """The name of ``column`` in ``lang``, with ``[unit]`` if given. Columns named by years
     (``cumulative_2023_2050``, ``value_2030``, ``share_2030``, ``first_year_20pct``) use
-    the catalogue's patterns; a column the catalogue lacks keeps its CSV name (with a
-    warning: a table gained a column the catalogue should name)."""
+    the catalogue's patterns; a column the catalogue lacks keeps its CSV name, silently
+    when ``verbatim`` (a name from the data, such as an element symbol), else with a
+    warning (a table gained a column the catalogue should name)."""
     cat = catalogue(lang)
     name = cat["columns"].get(column) or cat["quantities"].get(column)
     if name is None:
@@ -92,8 +95,8 @@ def header(column: str, lang: str, unit: str | None = None) -> str:
                 name = cat["patterns"][key].format(**match.groupdict())
                 break
     if name is None:
-        if column not in ("Li", "Ni", "Co", "Mn", "Fe", "Al", "Cu", "graphite") and lang != "en":
-            log.warning("results.xlsx: no %s name for column %r, written as it is", lang, column)
+        if not verbatim:
+            log.warning("%s: no %s name for column %r, written as it is", FILE, lang, column)
         name = column
     return f"{name} [{unit}]" if unit else name
 
@@ -107,6 +110,8 @@ class Table:
     frame: pd.DataFrame
     units: dict[str, str] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
+    verbatim: set[str] = field(default_factory=set)
+    """Columns named by the data (element symbols), kept as they are in every language."""
 
 
 def _with_units(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -137,7 +142,8 @@ def _feedstock(frame: pd.DataFrame) -> Table:
     wide = rows.pivot_table(index=keys, columns="quantity", values="value", aggfunc="first", sort=False).reindex(columns=order).reset_index()
     wide.columns.name = None
     units = rows.groupby("quantity", sort=False)["unit"].first().map(readable_unit).to_dict()
-    return Table("feedstock", wide, units=units)
+    cat = catalogue("en")
+    return Table("feedstock", wide, units=units, verbatim={q for q in order if q not in cat["quantities"]})
 
 
 def _secondary_supply(frame: pd.DataFrame) -> Table:
@@ -224,6 +230,15 @@ def _write_sheet(ws, rows: list[list], headers: list[str], formats: list[str | N
     ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(rows) + 1}"
 
 
+def _about(cat: dict, key: str, table: Table | None) -> str:
+    """What the sheet ``key`` holds, or why it is not in the workbook."""
+    if table is None:
+        return cat["about"]["not_written"]
+    if table.frame.empty:
+        return cat["about"]["empty"].format(file=SHEETS[key][0])
+    return cat["about"][key]
+
+
 def write_workbook(run_dir: Path, lang: str = "en") -> Path:
     """``run_dir/results.xlsx`` from the CSVs of ``run_dir``, sheet and column names in
     ``lang``; written atomically. Returns its path."""
@@ -232,17 +247,17 @@ def write_workbook(run_dir: Path, lang: str = "en") -> Path:
     wb = Workbook()
     about = wb.active
     about.title = cat["sheets"]["about"]
-    about_rows = [[cat["sheets"][key], SHEETS[key][0], cat["about"][key] if table is not None else cat["about"]["not_written"]] for key, table in built.items()]
+    about_rows = [[cat["sheets"][key], SHEETS[key][0], _about(cat, key, table)] for key, table in built.items()]
     _write_sheet(about, about_rows, [header(c, lang) for c in ("sheet", "file", "content")], [None] * 3)
     about.column_dimensions["C"].width = 120
     for row in about.iter_rows(min_row=2, min_col=3, max_col=3):
         row[0].alignment = Alignment(wrap_text=True, vertical="top")
     written = []
     for key, table in built.items():
-        if table is None:
+        if table is None or table.frame.empty:
             continue
         frame = table.frame
-        headers = [header(c, lang, table.units.get(c)) for c in frame.columns]
+        headers = [header(c, lang, table.units.get(c), c in table.verbatim) for c in frame.columns]
         formats = [table.formats.get(c, _number_format(c, frame[c])) for c in frame.columns]
         rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
         _write_sheet(wb.create_sheet(cat["sheets"][key]), rows, headers, formats)
