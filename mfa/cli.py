@@ -230,7 +230,7 @@ def sampling_options(command):
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
 @LANG_OPTION
 def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
-    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
+    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv, results.xlsx and plots."""
     start = time.perf_counter()
     with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
         task = progress.add_task("loading scenarios and inputs", total=3 + bool(samples) + with_report)
