@@ -136,6 +136,7 @@ def _scalar(text: str) -> str:
 
 def _base_yaml(folder: Path, province, from_case: str, base: config.Scenario, table: config.ProvinceTable) -> str:
     code, name, years = province["code"], province["name_en"], base.years
+    population = province["rows"].loc["population_2023"]
     others = "".join(f"{f'  {other}: null':<28}# {region.name}, a region of {from_case}'s layers: not in this case\n"
                      for other, region in base.regions.items() if other != code)
     today = datetime.date.today().isoformat()
@@ -154,7 +155,8 @@ def _base_yaml(folder: Path, province, from_case: str, base: config.Scenario, ta
 #   regions.{code}.cars_per_1000_observed below: passenger cars per 1000 people in {years.history_end}
 # To change a recycling rate: end_of_life.collection_rate (share of retired packs reaching a formal
 # recycler, by year) in a scenario file of this folder (negative.yaml ...) or here for all scenarios.
-# Paths are relative to this folder. Run: mfa run --case {folder}
+# The data/ paths are read from this folder, wherever it is; inputs/ paths of the layers below
+# from mfa's own inputs. Run: mfa run --case {folder}
 extends: {from_case}
 case:
   name: {_scalar(folder.name)}
@@ -168,10 +170,16 @@ regions:
 {others}  {code}:                   # GB/T 2260 code of {name} ({table.meta_file})
     name: {_scalar(name)}
     history_file: data/history.csv          # D, derived from Tian et al. 2025 passenger-EV registrations (B) and CAAM national sales (C), method per row
-    population_file: data/population.csv    # {province['rows'].loc['population_2023', 'grade']}, end-2023 resident population (REFERENCE s7)
+    population_file: data/population.csv    # {population['grade']}, end-2023 resident population: {population['source']}
     new_car_sales_file: data/new_car_sales.csv  # D, the national {years.history_end} NEV share of new passenger-car sales, derived per its note
-    cars_per_1000_observed: {table.cars_per_1000_observed:g}  # passenger cars per 1000 people, {years.history_end}; D, the national value of {PROVINCES_CASE} (province_table.cars_per_1000_observed: 366 M cars, MPS 2025, A, x 0.86 passenger share, C, / 1.408 billion people)
+    cars_per_1000_observed: {table.cars_per_1000_observed:g}  # as province_table.cars_per_1000_observed of {PROVINCES_CASE}: {_comment(PROVINCES_CASE, "province_table.cars_per_1000_observed")}
 """
+
+
+def _comment(case: str, key: str) -> str:
+    """The comment (source and grade) of the setting ``key`` in ``case``'s base.yaml."""
+    _, rows = provenance.yaml_settings(config.case_dir(case) / "base.yaml")
+    return next(r["comment"] for r in rows if r["key"] == key)
 
 
 def _scenario_text(source: Path, name: str) -> str:
