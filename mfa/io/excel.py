@@ -114,23 +114,28 @@ class Table:
     """Columns named by the data (element symbols), kept as they are in every language."""
 
 
+def _readable(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``frame`` with the units in ``columns`` (one per row) as :func:`readable_unit` writes them."""
+    return frame.assign(**{c: frame[c].map(lambda u: readable_unit(u) if isinstance(u, str) else u) for c in columns})
+
+
 def _with_units(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
     """``frame`` without its ``unit`` column when that holds one unit, which then goes
-    into the headers of ``columns``; otherwise unchanged (units stay per row)."""
+    into the headers of ``columns``; otherwise the units stay per row."""
     units = frame["unit"].dropna().unique()
     if len(units) != 1:
-        return frame.assign(unit=frame["unit"].map(readable_unit)), {}
+        return _readable(frame, "unit"), {}
     return frame.drop(columns="unit"), {c: readable_unit(units[0]) for c in columns}
 
 
 def _summary(frame: pd.DataFrame) -> Table:
     """Units per row: the variables differ in unit."""
-    readable = lambda units: units.map(lambda u: readable_unit(u) if isinstance(u, str) else u)  # noqa: E731
-    return Table("summary", frame.assign(unit=readable(frame["unit"]), cumulative_unit=readable(frame["cumulative_unit"])))
+    return Table("summary", _readable(frame, "unit", "cumulative_unit"))
 
 
 def _calibration(frame: pd.DataFrame) -> Table:
-    return Table("calibration", frame.assign(unit=frame["unit"].map(readable_unit)), formats={"difference_pct": "0.0"})
+    """Units per row (tonnes, vehicles, t/yr); the difference in %."""
+    return Table("calibration", _readable(frame, "unit"), formats={"difference_pct": "0.0"})
 
 
 def _feedstock(frame: pd.DataFrame) -> Table:
@@ -142,8 +147,7 @@ def _feedstock(frame: pd.DataFrame) -> Table:
     wide = rows.pivot_table(index=keys, columns="quantity", values="value", aggfunc="first", sort=False).reindex(columns=order).reset_index()
     wide.columns.name = None
     units = rows.groupby("quantity", sort=False)["unit"].first().map(readable_unit).to_dict()
-    cat = catalogue("en")
-    return Table("feedstock", wide, units=units, verbatim={q for q in order if q not in cat["quantities"]})
+    return Table("feedstock", wide, units=units, verbatim={q for q in order if q not in catalogue("en")["quantities"]})
 
 
 def _secondary_supply(frame: pd.DataFrame) -> Table:
