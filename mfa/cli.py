@@ -1,4 +1,4 @@
-"""Command line: ``mfa run``, ``report``, ``compare``, ``sensitivity``.
+"""Command line: ``mfa run``, ``report``, ``init``, ``compare``, ``sensitivity``.
 
 Only this module configures logging, progress display and exit codes. One error path for
 every command (:class:`_Main`): a mistake of the user's (an input, an option, a folder
@@ -210,6 +210,10 @@ SAMPLING_OPTIONS = [
 ]
 
 
+LANG_OPTION = click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+                           help="Language of results.xlsx's sheet and column names and of the report.")
+
+
 def sampling_options(command):
     for option in reversed(SAMPLING_OPTIONS):
         command = option(command)
@@ -217,7 +221,7 @@ def sampling_options(command):
 
 
 @main.command()
-@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/.")
+@click.option("--case", default="hainan-study", show_default=True, help="Case folder under scenarios/, or the path of a case folder (e.g. one made by mfa init).")
 @click.option("--scenario", "scenario_names", multiple=True, help="Run only these scenarios (repeatable).")
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. end_of_life.collection_rate=0.8 (repeatable).")
@@ -225,9 +229,9 @@ def sampling_options(command):
 @click.option("--boundaries", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Region polygons (GeoJSON, GPKG) with a GB/T 2260 code field: gis.nc gets polygons instead of points.")
 @click.option("--code-field", default=None, help="The boundaries' code field (default: found by name, e.g. code, adcode).")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of report.html and the PNGs (zh: Chinese, amounts in 万辆 / 万吨).")
+@LANG_OPTION
 def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, store, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
-    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and plots."""
+    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv, results.xlsx and plots."""
     start = time.perf_counter()
     with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
         task = progress.add_task("loading scenarios and inputs", total=3 + bool(samples) + with_report)
@@ -254,12 +258,14 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, st
                                                    on_samples=lambda k: progress.advance(bar, k), params=params)
             cluster.close()  # the quantiles are computed in this process, as before
         progress.update(task, advance=1, description=f"writing outputs to {out}")
-        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang)
+        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang=lang)
         if with_report:
+            from .io import excel
             from .report.html import write_report
 
             progress.update(task, advance=1, description="writing report.html")
             paths["report"] = write_report(staging, lang=lang)
+            excel.write_workbook(staging, lang)  # again, with the feedstock and secondary-supply sheets the report wrote
         progress.update(task, advance=1)
     paths = _moved(paths, staging, out)
     elapsed = time.perf_counter() - start
@@ -302,20 +308,39 @@ def _gis_line(report: dict) -> str:
 @click.option("--out", default="outputs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The run folder (results.nc, calibration.csv, summary.csv); report.html is written there.")
 @click.option("--year", "sankey_year", type=int, default=2040, show_default=True, help="Year of the Sankey of flows.")
 @click.option("--scenario", default=None, help="Scenario of the Sankey, feedstock and regions (default: the middle one).")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of report.html and its PNGs.")
+@LANG_OPTION
 def report(out: Path, sankey_year: int, scenario: str | None, lang: str) -> None:
     """Write report.html (offline, self-contained) and the feedstock and secondary-supply tables from a run folder."""
     start = time.perf_counter()
     with _progress(counted=False) as progress, rundir.replacing(out, clone=True) as staging:
         progress.add_task(f"writing the report of {out}")
+        from .io import excel
         from .report.html import write_report
 
-        path = write_report(staging, sankey_year, scenario, lang)
+        path = write_report(staging, sankey_year, scenario, lang=lang)
+        workbook = excel.write_workbook(staging, lang)  # refreshed with the feedstock and secondary-supply sheets
     console.print(f"report: {out / path.relative_to(staging)}")
+    console.print(f"workbook: {out / workbook.relative_to(staging)}")
     for name in ("feedstock.csv", "feedstock_cumulative.csv", "secondary_supply.csv", "secondary_supply_targets.csv"):
         if (out / name).exists():
             console.print(f"{name.removesuffix('.csv')}: {out / name}")
     console.print(f"run time {time.perf_counter() - start:.1f} s")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--region", required=True, metavar="CODE", help="GB/T 2260 code of the province, e.g. 440000 (Guangdong).")
+@click.option("--from-case", default="china-provinces", show_default=True, help="The shipped case the new one layers on (e.g. hainan-outlook for its current battery and end-of-life data).")
+@click.option("--force", is_flag=True, help="Replace FOLDER if it exists and is not empty.")
+def init(folder: Path, region: str, from_case: str, force: bool) -> None:
+    """Write a case folder for one province from the shipped provincial data: base.yaml,
+    scenario files and data/ (history, population, NEV share of new-car sales, targets)."""
+    from . import new_case
+
+    written = new_case.create(folder, region, from_case, force)
+    for name in written:
+        console.print(f"{name}: {folder / name}")
+    console.print(f"replace the data files listed at the top of {folder / 'base.yaml'} with your own; run it with: mfa run --case {folder}")
 
 
 @main.command()

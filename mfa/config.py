@@ -2,7 +2,8 @@
 
 A case is a folder ``scenarios/<case>/``: ``base.yaml`` holds every parameter, and each
 scenario file (``negative.yaml``...) lists only what it changes. ``base.yaml`` may start
-with ``extends: ../other-case/base.yaml`` to layer on another case. Layers merge as
+with ``extends: ../other-case/base.yaml`` (a path relative to it) or ``extends: other-case``
+(a case of the project's ``scenarios/``) to layer on another case. Layers merge as
 nested dicts: base, then the scenario, then ``--set key.path=value`` overrides. The
 result is validated by :class:`Scenario` (extra fields forbidden, strict types).
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from .errors import InputError
@@ -54,10 +55,32 @@ def project_root() -> Path:
     raise InputError(None, "MFA_ROOT", "a folder with scenarios/ and inputs/ (none found here, nor installed with mfa)")
 
 
-def resolve(name: str) -> Path:
-    """An input path from a scenario file: absolute, or relative to :func:`project_root`."""
+def resolve(name: str, case_folder: Path | None = None) -> Path:
+    """An input path from a scenario file: absolute; else relative to ``case_folder`` (the
+    folder of the scenario file that names it) when the file is there; else relative to
+    :func:`project_root`. A case folder made by ``mfa init`` thus carries its own data
+    (``data/history.csv``) wherever it lives, while the shipped cases' ``inputs/...``
+    paths resolve as before."""
     path = Path(name)
-    return path if path.is_absolute() else project_root() / path
+    if path.is_absolute():
+        return path
+    if case_folder is not None and (Path(case_folder) / path).is_file():
+        return (Path(case_folder) / path).resolve()
+    return project_root() / path
+
+
+def _anchored(data: dict, folder: Path) -> dict:
+    """A layer's settings with each input path (a setting named ``file`` or ``*_file``)
+    that names a file in ``folder`` made absolute, so that it still resolves after the
+    layers merge; other paths are left to :func:`resolve` (the project root)."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = _anchored(value, folder)
+        elif isinstance(value, str) and (key == "file" or str(key).endswith("_file")) and not Path(value).is_absolute() and (folder / value).is_file():
+            value = str(resolve(value, folder))
+        out[key] = value
+    return out
 
 
 def _in_unit(unit: str):
@@ -426,7 +449,8 @@ class Scenario(_Strict):
 
     case: Case
     regions: dict[int, Region] = {}
-    """Regions with data of their own, by GB/T 2260 code; they replace the table's rows."""
+    """Regions with data of their own, by GB/T 2260 code; they replace the table's rows.
+    A layer sets a region to null to leave out one that the layers below it name."""
     province_table: ProvinceTable | None = None
     """Regions from the provincial table (all 31 provinces of mainland China)."""
     study: Study = Study()
@@ -447,6 +471,13 @@ class Scenario(_Strict):
     """The scenario files this scenario was read from, base first."""
     _layers: list[tuple[Path | str, dict]] = PrivateAttr(default_factory=list)
     """Every layer of settings with where it came from (a file, or ``--set KEY``), in order."""
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _left_out(cls, value):
+        """Regions set to null are left out (a case of one province layered on the study
+        case, which names Hainan)."""
+        return {code: region for code, region in value.items() if region is not None} if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _some_region(self):
@@ -502,12 +533,20 @@ def load_yaml(path: Path) -> dict:
 def _base_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
     if path in seen:
         raise InputError(seen[-1], "extends", f"a chain of base files without a loop; {path} is extended again")
-    data = load_yaml(path)
+    data = _anchored(load_yaml(path), path.parent)
     parent = data.pop("extends", None)
     if parent is not None and not isinstance(parent, str):
-        raise InputError(path, "extends", f"the path of another base.yaml, got {parent!r}")
-    layers = _base_layers((path.parent / parent).resolve(), (*seen, path)) if parent else []
+        raise InputError(path, "extends", f"the path of another base.yaml, or the name of a case, got {parent!r}")
+    layers = _base_layers(_extended(path, parent), (*seen, path)) if parent else []
     return [*layers, (path, data)]
+
+
+def _extended(path: Path, parent: str) -> Path:
+    """The base.yaml that ``extends: parent`` in ``path`` names: a path relative to
+    ``path``, or a bare name (no ``/``, no ``.yaml``) of a case of the project's scenarios/."""
+    if "/" in parent or parent.endswith((".yaml", ".yml")):
+        return (path.parent / parent).resolve()
+    return project_root() / "scenarios" / parent / "base.yaml"
 
 
 def _key(part: str) -> str | int:
@@ -573,7 +612,7 @@ def _layered(case: str, names: list[str] | None, overrides, use_calibrated: bool
         if name not in available:
             raise InputError(folder / "base.yaml", "case.scenarios", f"a scenario named {name!r} (have {available})")
         path = folder / f"{name}.yaml"
-        own = load_yaml(path)
+        own = _anchored(load_yaml(path), folder)
         data = deep_merge(merged_base, own)
         fitted = calibrated(folder).get(name, {}) if use_calibrated else {}
         # mfa calibrate's overlay comes after the scenario file, before --set; each fitted

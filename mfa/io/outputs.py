@@ -13,7 +13,7 @@ import shutil
 
 from .. import calibration, config, definition, provenance, regions
 from ..report import i18n, plots
-from . import atomic_path, geopackage, gis, netcdf, tables
+from . import atomic_path, excel, geopackage, gis, netcdf, tables
 
 
 def write_all(
@@ -31,7 +31,8 @@ def write_all(
     report (matched/unmatched region codes). With ``samples`` (Monte-Carlo headline
     outputs), results.nc gains a ``<name>_quantile`` variable per output and fan charts
     are drawn. With ``boundaries`` (GeoJSON, GPKG) the regions of gis.nc, gis.gpkg and
-    results.gpkg are polygons instead of points. ``lang``: the language of the plots' words."""
+    results.gpkg are polygons instead of points. ``results.xlsx`` holds the tables a
+    planner uses; ``lang``: the language of its sheet and column names and of the plots' words."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -69,6 +70,7 @@ def write_all(
     with atomic_path(out / "system.yaml") as tmp:
         shutil.copyfile(definition.DEFAULT, tmp)
     paths["system"] = out / "system.yaml"
+    paths["workbook"] = excel.write_workbook(out, lang)
     with i18n.drawing(lang):
         for plot in plots.all_plots(results, out / "plots"):
             paths[plot.stem] = plot

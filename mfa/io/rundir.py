@@ -147,7 +147,7 @@ def replacing(out: Path, clone: bool = False, derived: Iterable[str] = ()) -> It
                 for old in out.iterdir():
                     if old.name not in written and not any(fnmatch.fnmatch(old.name, pattern) for pattern in derived):
                         _link_tree(old, staging / old.name)
-            _swap(staging, out)
+            swap(staging, out)
         except InputError as err:
             raise _name_real_folder(err, staging, out) from err
         except OSError as err:
@@ -178,7 +178,7 @@ def _check_target(out: Path) -> None:
         raise InputError(out, "--out", f"an empty folder or one with mfa's outputs; this one holds other files ({', '.join(sorted(names)[:3])}...): choose another --out")
 
 
-def _swap(staging: Path, out: Path) -> None:
+def swap(staging: Path, out: Path) -> None:
     """``staging`` becomes ``out``; the old ``out`` is moved aside first and removed after.
     Between the two renames a killed run leaves only ``.<name>.old-<pid>``, which
     :func:`_recover` puts back."""
