@@ -8,7 +8,9 @@ dataset; none of them knows how many scenarios there are.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -258,6 +260,7 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     p["collection_rate"] = _series(eol.collection_rate, "1", years)
     efficiency_file = _table_file(cfg, "end_of_life.efficiency_file", eol.efficiency_file)
     efficiency = read_table(efficiency_file, ("process", "element"), "1")
+    _shares_in_range(efficiency_file, efficiency)
     _require_complete(efficiency, eol.efficiency_file, "element", "process")
     missing = sorted(set(intensity["element"].values) - set(efficiency["element"].values))
     if missing:
@@ -271,6 +274,10 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
 
     # carbon
     carbon_file = _table_file(cfg, "carbon.file", carbon.file)
+    rows = read_rows(carbon_file, ("parameter", "year"), constants_allowed=True)
+    carbon_shares = rows[rows["unit"].astype(str) == "1"]
+    if len(carbon_shares):
+        _shares_in_range(carbon_file, xr.DataArray(carbon_shares["value"].to_numpy(), dims="row", coords={"row": carbon_shares.index + 2}))
 
     p["petrol_emission_factor"] = _carbon_scalar(carbon_file, "petrol_emission_factor", "kg/L")
     p["ice_consumption"] = _carbon_path(carbon_file, "ice_fuel_consumption", "L/km", years) * carbon.ice_consumption_scale
@@ -347,6 +354,17 @@ def _by_chemistry(cfg: config.Scenario, field: str, name: str, unit: str, chemis
     if missing:
         raise InputError(name, "chemistry", f"a row for every chemistry in use; missing {missing}")
     return table.sel(chemistry=chemistries)
+
+
+def _shares_in_range(path, shares: xr.DataArray) -> None:
+    """Every share of a table in [0, 1], used by this run or not: a wrong number in a file
+    is an input error wherever it stands."""
+    values = shares.pint.dequantify() if hasattr(shares.data, "units") else shares
+    bad = (values < 0) | (values > 1)
+    if bool(bad.any()):
+        where = values.where(bad, drop=True).stack(cell=values.dims).dropna("cell").isel(cell=0)
+        keys = ", ".join(f"{d} {where[d].values}" for d in values.dims)
+        raise InputError(path, "value", f"a share in [0, 1], got {float(where):g} at {keys}")
 
 
 def _require_complete(table: xr.DataArray, file: str, dim: str, along: str) -> None:
@@ -441,7 +459,11 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
             unknown = [k for k in spec.where if k not in base.dims]
             if unknown:
                 raise owner.error(f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
-            mask = np.logical_and.reduce([base[k] == v for k, v in spec.where.items()])
+            # a DataArray (xarray aligns it by dim name), not np.logical_and's bare array,
+            # which broadcast by position and broke once chemistry was not the last dim
+            # (unnamed: a mask named like its coordinate would lend that name to the result,
+            # and pint-xarray would then put the unit on the coordinate too)
+            mask = functools.reduce(operator.and_, [base[k] == v for k, v in spec.where.items()]).rename(None)
             changed = xr.where(mask, changed, base)
             if spec.renormalise:
                 dim = spec.renormalise

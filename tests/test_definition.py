@@ -132,19 +132,15 @@ def test_a_nan_or_negative_flow_stops_the_run(study, system, name):
             invariants.check_results(broken, system)
 
 
-def test_an_unbalanced_process_stops_the_run(study, system):
+@pytest.mark.parametrize("name, factor, message", [
+    ("battery_collected", 1.001, "balance of battery_sorting"),
+    ("battery_replacement", 1.5, "parts of battery_capacity_demand"),
+])
+def test_an_unbalanced_process_or_parts_that_do_not_add_up_stop_the_run(study, system, name, factor, message):
     _, results, _ = study
     broken = results.copy()
-    broken["battery_collected"] = results["battery_collected"] * 1.001
-    with pytest.raises(InvariantError, match="balance of battery_sorting"):
-        invariants.check_results(broken, system)
-
-
-def test_parts_must_add_up(study, system):
-    _, results, _ = study
-    broken = results.copy()
-    broken["battery_replacement"] = results["battery_replacement"] * 1.5
-    with pytest.raises(InvariantError, match="parts of battery_capacity_demand"):
+    broken[name] = results[name] * factor
+    with pytest.raises(InvariantError, match=message):
         invariants.check_results(broken, system)
 
 
