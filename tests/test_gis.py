@@ -556,8 +556,7 @@ def test_qgis_shows_the_aliases_and_one_layer_per_file(written):
     file checks above hold without it."""
     python = shutil.which("python3", path="/usr/bin")
     found = python and subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60).returncode == 0
-    if not found:
-        pytest.skip("PyQGIS is not installed (Debian python3-qgis)")
+    require(bool(found), "PyQGIS is not installed (Debian python3-qgis)")
     paths, _ = written
     args = [str(paths["layer_polygons"]), gis.LAYER, "li_demand_2030_conservative", str(paths["gpkg"]), "results", "metal_demand_li"]
     done = subprocess.run([python, "-c", QGIS_CHECK, *args], capture_output=True, text=True, timeout=180,
