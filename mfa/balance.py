@@ -35,18 +35,6 @@ def largest(da: xr.DataArray) -> float:
     return stock_core.largest_abs(da.data.magnitude if is_quantified(da) else np.asarray(da.values))
 
 
-def max_errors(balance: xr.DataArray, reference: xr.Dataset | xr.DataArray) -> dict[str, float]:
-    """Largest absolute balance error, and that error relative to the largest value in
-    ``reference`` (the stocks and flows that were balanced). NaN anywhere gives NaN."""
-    abs_error = largest(balance)
-    refs = reference.data_vars.values() if isinstance(reference, xr.Dataset) else [reference]
-    scale = max((largest(r) for r in refs), default=0.0)
-    return {
-        "max_abs_balance_error": abs_error,
-        "max_rel_balance_error": abs_error / scale if scale > 0 else abs_error,
-    }
-
-
 def process_balance(ds: xr.Dataset, system, process: str, quantity: str) -> xr.DataArray:
     """``sum(inflows) - sum(outflows) - stock change`` of ``process`` for the flows of
     ``quantity``, per year, in the quantity's flow unit (plain numbers).

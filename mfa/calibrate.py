@@ -23,6 +23,7 @@ from scipy.optimize import least_squares
 
 from . import calibration, config, model
 from .errors import InputError
+from .io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,6 @@ class Fit:
     targets: pd.DataFrame
     """the calibration.csv rows fitted, with the fitted model values"""
     evaluations: int
-
-
-def _value_at(data: dict, path: str):
-    node = data
-    for part in path.split("."):
-        key = int(part) if part.isdigit() else part
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
 
 
 def _targets(cal: pd.DataFrame, scenario: str, targets: list[str]) -> pd.DataFrame:
@@ -66,7 +57,7 @@ def fit_scenario(case: str, scenario: str, on_evaluation=None) -> Fit:
     bands = [cfg.calibration.parameters[n] for n in names]
     start = []
     for name, band in zip(names, bands):
-        value = _value_at(data, name)
+        value = config.setting_at(data, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise InputError(config.case_dir(case) / "base.yaml", f"calibration.parameters.{name}", "a setting with one number (a year of a path as PATH.YEAR)")
         start.append(float(np.clip(value, band.low, band.high)))
@@ -130,7 +121,8 @@ def write_overlay(case: str, fits: list[Fit]) -> Path:
 
     emit(tree, 0)
     path = folder / config.CALIBRATED
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_path(path) as tmp:  # a fit cut short never leaves half an overlay
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 

@@ -19,7 +19,7 @@ import xarray as xr
 from .config import resolve
 from .inputs import read_rows, read_table
 from .segments import PASSENGER
-from .units import plain
+from .units import plain, ureg
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +55,20 @@ def _study_rows(res: xr.Dataset, region: int, study_file: str, report_start: int
     return rows
 
 
+def _rows_by_scenario(region, figure: str, detail: str, unit: str, model: xr.DataArray, reference: float, note: str) -> list[dict]:
+    """``model`` (by scenario) against ``reference``: one row, scenario ``all``, when every
+    scenario has the same value (a historic year), else one row per scenario."""
+    if np.allclose(model, model[0]):
+        return [_row(region, figure, "all", detail, unit, float(model[0]), reference, note)]
+    return [_row(region, figure, str(s), detail, unit, float(model.sel(scenario=s)), reference, note) for s in model["scenario"].values]
+
+
 def _stock_rows(region, passenger_stock: xr.DataArray, passenger_share, official: dict[int, float]) -> list[dict]:
     """The model's stock of ``passenger_stock`` (by scenario, powertrain and year) as all
-    NEVs against ``official`` (by year): one row per year when every scenario shares the
-    history, else one per scenario."""
+    NEVs against ``official`` (by year)."""
     nev_stock, note = _all_nevs(passenger_stock, passenger_share)
-    rows = []
-    for year, reference in official.items():
-        if year not in nev_stock["year"].values:
-            continue
-        by_scenario = nev_stock.sel(year=year)
-        if np.allclose(by_scenario, by_scenario[0]):  # the history is common to all scenarios
-            rows.append(_row(region, "nev_stock", "all", str(year), "1", float(by_scenario[0]), reference, note))
-            continue
-        for scenario in nev_stock["scenario"].values:
-            rows.append(_row(region, "nev_stock", str(scenario), str(year), "1", float(by_scenario.sel(scenario=scenario)), reference, note))
-    return rows
+    return [row for year, reference in official.items() if year in nev_stock["year"].values
+            for row in _rows_by_scenario(region, "nev_stock", str(year), "1", nev_stock.sel(year=year), reference, note)]
 
 
 def _all_nevs(stock: xr.DataArray, passenger_share) -> tuple[xr.DataArray, str]:
@@ -85,36 +83,29 @@ def _all_nevs(stock: xr.DataArray, passenger_share) -> tuple[xr.DataArray, str]:
     return plain(stock.sum("segment") / passenger_share, "vehicle"), note
 
 
+_RETIRED = {
+    "retired_capacity": ("battery_end_of_life", False, "GWh/yr", "GW h yr-1"),
+    "retired_mass": ("battery_end_of_life", True, "t/yr", "t yr-1"),
+    "processed_mass": ("battery_collected", True, "t/yr", "t yr-1"),
+}
+"""Published national figure -> (capacity flow, as pack mass?, unit, UDUNITS unit)."""
+
+
 def _retired_rows(results: xr.Dataset, params: xr.Dataset, estimates_file: str) -> list[dict]:
     """The packs leaving vehicles nationally (every segment and region) against published
     estimates: capacity (GWh/yr) and pack mass (t/yr, capacity x pack mass per kWh by
     chemistry); what formal recyclers processed against the collected packs' mass."""
     rows = []
-    estimates = read_rows(resolve(estimates_file), ("figure", "year"))
-    dims = [d for d in ("region", "segment") if d in results["battery_end_of_life"].dims]
-    retired = results["battery_end_of_life"].sum(dims)
-    collected = results["battery_collected"].sum(dims)
-    per_kwh = params["pack_mass_per_kwh"]
-    for _, r in estimates.iterrows():
+    for _, r in read_rows(resolve(estimates_file), ("figure", "year")).iterrows():
         year = int(r["year"])
-        if year not in results["year"].values:
+        if r["figure"] not in _RETIRED or year not in results["year"].values:
             continue
-        if r["figure"] == "retired_capacity":
-            model, unit = retired.sel(year=year).sum("chemistry"), "GW h yr-1"
-            model = plain(model, "GWh/yr")
-            reference = float(plain(xr.DataArray(r["value"]).pint.quantify(r["unit"]), "GWh/yr"))
-        elif r["figure"] in ("retired_mass", "processed_mass"):
-            flow = retired if r["figure"] == "retired_mass" else collected
-            model, unit = plain((flow.sel(year=year) * per_kwh).sum("chemistry"), "t/yr"), "t yr-1"
-            reference = float(plain(xr.DataArray(r["value"]).pint.quantify(r["unit"]), "t/yr"))
-        else:
-            continue
-        note = f"{r['source']} ({r['grade']}): {r['note']}"
-        if np.allclose(model, model[0]):  # a historic year: the same in every scenario
-            rows.append(_row(NATIONAL, r["figure"], "all", str(year), unit, float(model[0]), reference, note))
-            continue
-        for scenario in model["scenario"].values:
-            rows.append(_row(NATIONAL, r["figure"], str(scenario), str(year), unit, float(model.sel(scenario=scenario)), reference, note))
+        variable, as_mass, unit, udunits = _RETIRED[r["figure"]]
+        flow = results[variable].sel(year=year)
+        flow = flow.sum([d for d in ("region", "segment") if d in flow.dims])
+        model = plain(((flow * params["pack_mass_per_kwh"]) if as_mass else flow).sum("chemistry"), unit)
+        reference = float(ureg.Quantity(float(r["value"]), r["unit"]).to(unit).magnitude)
+        rows += _rows_by_scenario(NATIONAL, r["figure"], str(year), udunits, model, reference, f"{r['source']} ({r['grade']}): {r['note']}")
     return rows
 
 

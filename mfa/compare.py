@@ -44,22 +44,11 @@ REMAINDER = "interaction remainder"
 SEP = "|"
 
 
-def _get(data: dict, path: str):
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return _MISSING
-        data = data[part]
-    return data
-
-
-_MISSING = object()
-
-
 def _set(data: dict, path: str, value) -> None:
     *parents, last = path.split(".")
     for part in parents:
         data = data.setdefault(part, {})
-    if value is _MISSING:
+    if value is config.MISSING:
         data.pop(last, None)
     else:
         data[last] = copy.deepcopy(value)
@@ -79,14 +68,14 @@ def switched(base: dict, other: dict, groups) -> dict:
     out = copy.deepcopy(base)
     for group in groups:
         for path in GROUPS[group]:
-            _set(out, path, _get(other, path))
+            _set(out, path, config.setting_at(other, path))
     return out
 
 
 def uncovered(base: dict, other: dict) -> list[str]:
     """Settings that differ between the two but belong to no group."""
     a, b = _leaves(base), _leaves(other)
-    paths = [p for p in set(a) | set(b) if a.get(p, _MISSING) != b.get(p, _MISSING)]
+    paths = [p for p in set(a) | set(b) if a.get(p, config.MISSING) != b.get(p, config.MISSING)]
     covered = lambda p: p.split(".")[0] in NOT_ASSUMPTIONS or any(p == g or p.startswith(g + ".") for gs in GROUPS.values() for g in gs)  # noqa: E731
     return sorted(p for p in paths if not covered(p))
 

@@ -490,6 +490,14 @@ class Scenario(_Strict):
         """The scenario's own file (the last layer), for error messages."""
         return self._files[-1] if self._files else Path(f"{self.case.name}.yaml")
 
+    def input_file(self, field: str, name: str) -> Path:
+        """The input file ``name`` that the setting ``field`` names, or an error about that
+        setting when the file does not exist."""
+        path = resolve(name)
+        if not path.exists():
+            raise self.error(field, f"an existing input file, {name!r} does not exist")
+        return path
+
     def error(self, field: str, expected: str) -> InputError:
         """An :class:`InputError` about the setting ``field`` (dotted), naming the file or
         ``--set`` that gave it its value."""
@@ -551,6 +559,20 @@ def _extended(path: Path, parent: str) -> Path:
 
 def _key(part: str) -> str | int:
     return int(part) if part.isdigit() else part  # region codes and years are int keys
+
+
+MISSING = object()
+"""What :func:`setting_at` gives for a setting the mapping does not have."""
+
+
+def setting_at(data: dict, path: str):
+    """The value at the dotted ``path`` of a mapping of settings (digits are year or
+    region keys), or :data:`MISSING`."""
+    for part in path.split("."):
+        if not isinstance(data, dict) or _key(part) not in data:
+            return MISSING
+        data = data[_key(part)]
+    return data
 
 
 def parse_override(text: str) -> tuple[str, tuple, Any]:

@@ -63,8 +63,8 @@ def _extended(da: xr.DataArray, dim: str, values: np.ndarray) -> xr.DataArray:
 def car_market(p: xr.Dataset) -> xr.Dataset:
     """The market (new-vehicle sales, vehicle/yr) of every ``segment`` by ``scenario``,
     ``region``, ``year``, scaled to the observed NEV share of sales in the last historic
-    year; and the passenger car stock (vehicle) and cars per 1000 behind the passenger
-    market. A commercial segment's market is held at its size of the last historic year."""
+    year; and the passenger car stock (vehicle), cars per 1000 and population (person)
+    behind the passenger market. A commercial segment's market is held at its size of the last historic year."""
     h = int(p.attrs["history_end"])
     years = p["year"].values
     span = np.arange(years[0] - SPIN_UP, years[-1] + 1)
@@ -72,7 +72,8 @@ def car_market(p: xr.Dataset) -> xr.Dataset:
     saturation, rate = plain(p["cars_per_1000_saturation"], "1"), plain(p["cars_per_1000_rate"], "1/yr")
     start = plain(p["cars_per_1000_observed"], "1")
     per_1000 = saturation / (1 + (saturation / start - 1) * np.exp(-rate * (t - h)))
-    cars = (plain(population(p, span), "person") * per_1000 / 1000).pint.quantify("vehicle", unit_registry=ureg)
+    people = population(p, span)
+    cars = (plain(people, "person") * per_1000 / 1000).pint.quantify("vehicle", unit_registry=ureg)
     lifetime = Weibull(p["car_lifetime_shape"], _extended(p["car_lifetime_scale"], "cohort", span))
     car_sales = plain(stock.stock_driven(cars, lifetime)["inflow"].sel(year=years), "vehicle/yr")
     segment = p["segment"]
@@ -92,6 +93,7 @@ def car_market(p: xr.Dataset) -> xr.Dataset:
         "total_car_stock": cars.sel(year=years) * car_scale,
         "total_vehicle_sales": market.pint.quantify("vehicle/yr", unit_registry=ureg),
         "cars_per_1000": (per_1000.sel(year=years) * car_scale).pint.quantify("1", unit_registry=ureg),
+        "population": people.sel(year=years),
     })
 
 
@@ -125,7 +127,6 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
             "vehicle_stock": by_powertrain["stock"],
             "vehicle_retired": by_powertrain["outflow"],
             "nev_share_of_sales": share.fillna(0.0).pint.quantify("1", unit_registry=ureg),
-            "population": population(p),
             **market,
         }
     )

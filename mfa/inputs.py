@@ -120,6 +120,17 @@ def _read_table(path: Path, keys: tuple[str, ...], unit: str, where_key: tuple, 
     return da.pint.quantify(unit, unit_registry=ureg)
 
 
+def select_keys(table: xr.DataArray, dim: str, wanted, file, expected: str, field: str | None = None) -> xr.DataArray:
+    """``table`` at the ``wanted`` labels of ``dim``, in that order. A label it lacks is an
+    input error naming ``file``, the field (``dim`` unless given) and the missing labels:
+    selecting never turns a missing row into a NaN that flows on."""
+    have = set(table[dim].values)
+    missing = [w for w in wanted if w not in have]
+    if missing:
+        raise InputError(file, field or dim, f"{expected}; missing {missing[:5]}")
+    return table.sel({dim: list(wanted)})
+
+
 def _interp_valid(wanted: np.ndarray, given: np.ndarray, values: np.ndarray) -> np.ndarray:
     valid = ~np.isnan(values)
     if not valid.any():

@@ -35,19 +35,12 @@ def _unit(da: xr.DataArray) -> str:
     return f" {text}" if text else ""
 
 
-def where(da: xr.DataArray, mask: np.ndarray) -> str:
-    """``"scenario positive, region 460000, year 2031"``: the first place ``mask`` is true."""
-    index = tuple(int(i) for i in np.argwhere(mask)[0])
-    parts = []
-    for dim, i in zip(da.dims, index):
-        label = da[dim].values[i] if dim in da.coords else i
-        parts.append(f"{dim} {label}")
-    return ", ".join(parts)
-
-
-def _first_bad(da: xr.DataArray, bad: np.ndarray) -> tuple[float, str]:
+def _first_bad(da: xr.DataArray, bad: np.ndarray) -> tuple[float, str, dict]:
+    """The value at the first place ``bad`` is true, that place as text (``"scenario
+    positive, region 460000, year 2031"``) and as labels by dim."""
     index = tuple(int(i) for i in np.argwhere(bad)[0])
-    return float(_values(da)[index]), where(da, bad)
+    labels = {dim: (da[dim].values[i] if dim in da.coords else i) for dim, i in zip(da.dims, index)}
+    return float(_values(da)[index]), ", ".join(f"{dim} {label}" for dim, label in labels.items()), labels
 
 
 def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], observed=()) -> None:
@@ -67,9 +60,8 @@ def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], obse
             else:
                 expected = "a number > 0" if 0 < low <= np.finfo(float).tiny else f"a number >= {low:g}"
         if bad.any():
-            value, place = _first_bad(da, bad)
-            index = tuple(int(i) for i in np.argwhere(bad)[0])
-            scenario = str(da["scenario"].values[index[da.dims.index("scenario")]]) if "scenario" in da.dims else ""
+            value, place, labels = _first_bad(da, bad)
+            scenario = str(labels.get("scenario", ""))
             origin = da.attrs.get(f"file_{scenario}", "")
             setting = da.attrs.get(f"setting_{scenario}", "")
             field = f"{setting} ({name})" if setting and origin and not origin.endswith(".csv") else name
@@ -77,20 +69,20 @@ def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], obse
 
 
 def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
-    """All result invariants of ``system``; returns the balance errors (see
-    :func:`mfa.balance.check`) when every one holds."""
+    """All result invariants of ``system``; returns the largest absolute and relative error
+    of every balance, keyed ``"process (quantity)"``, when every one holds."""
     for name, var in system.variables.items():
         da = results[name]
         values = _values(da)
         bad = ~np.isfinite(values)
         if bad.any():
-            value, place = _first_bad(da, bad)
+            value, place, _ = _first_bad(da, bad)
             raise InvariantError(None, name, f"finite values; got {value:g} at {place}")
         if var.kind in ("flow", "stock", "part", "total"):
             floor = -NEGATIVE_TOLERANCE * (np.max(np.abs(values)) if values.size else 0.0)
             bad = ~(values >= floor)
             if bad.any():
-                value, place = _first_bad(da, bad)
+                value, place, _ = _first_bad(da, bad)
                 raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(da)} at {place}")
     for name, var in system.variables.items():
         if var.at_most:
@@ -99,7 +91,7 @@ def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
             excess = _values(total - limit.pint.to(total.data.units) if is_quantified(limit) else total - limit)
             bad = ~(excess <= NEGATIVE_TOLERANCE * max(np.max(np.abs(_values(limit))), np.finfo(float).tiny))
             if bad.any():
-                value, place = _first_bad(total, bad)
+                value, place, _ = _first_bad(total, bad)
                 raise InvariantError(None, name, f"at most {var.at_most}; got {value:.6g}{_unit(total)} at {place}")
     for whole in {v.part_of for v in system.variables.values() if v.part_of}:
         parts = [n for n, v in system.variables.items() if v.part_of == whole]
@@ -116,11 +108,11 @@ def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
 def _within(gap: xr.DataArray, involved: xr.Dataset, what: str) -> dict[str, float]:
     """Raise unless every ``|gap|`` is within the tolerance of the largest involved value;
     else return the largest absolute and relative gap."""
-    errors = balance.max_errors(gap, involved)
     scale = max(balance.largest(v) for v in involved.data_vars.values())
     values = np.abs(_values(gap))
     bad = ~(values <= BALANCE_TOLERANCE * max(scale, np.finfo(float).tiny))
     if bad.any():
-        value, place = _first_bad(gap, bad)
+        value, place, _ = _first_bad(gap, bad)
         raise InvariantError(None, what, f"an error within {BALANCE_TOLERANCE:g} of {scale:.6g}; got {abs(value):.6g} at {place}")
-    return errors
+    largest = float(values.max()) if values.size else 0.0
+    return {"max_abs_balance_error": largest, "max_rel_balance_error": largest / scale if scale > 0 else largest}

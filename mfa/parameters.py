@@ -18,7 +18,7 @@ import xarray as xr
 
 from . import config, segments
 from .errors import InputError
-from .inputs import interpolate_years, read_rows, read_table
+from .inputs import interpolate_years, read_rows, read_table, select_keys
 from .units import ureg
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,6 @@ SETTINGS: dict[str, str] = {
     "battery_capacity": "batteries.capacity_file",
     "chemistry_share": "batteries.chemistry_file",
     "metal_intensity": "batteries.intensity_file",
-    "pack_mass_per_kwh": "batteries.pack_mass_file",
-    "black_mass_yield": "batteries.black_mass_file",
     "pack_mass_per_kwh": "batteries.pack_mass_file",
     "black_mass_yield": "batteries.black_mass_file",
     "battery_lifetime_shape": "batteries.lifetime.shape",
@@ -137,13 +135,6 @@ def _weibull_scale(spec: config.WeibullSpec, cohorts, chemistries=None) -> xr.Da
     return _series(spec.scale, "yr", cohorts).rename(year="cohort")
 
 
-def _table_file(cfg: config.Scenario, field: str, name: str) -> Path:
-    path = config.resolve(name)
-    if not path.exists():
-        raise cfg.error(field, f"an existing input file, {name!r} does not exist")
-    return path
-
-
 def _regional_history(cfg: config.Scenario, history_years: np.ndarray):
     """Passenger registrations, official stock, population, cars per 1000 and the NEV
     share of new-car sales in the last historic year by ``region``: the province
@@ -161,11 +152,11 @@ def _regional_history(cfg: config.Scenario, history_years: np.ndarray):
         cpk.append(xr.DataArray(np.full(len(codes), cfg.province_table.cars_per_1000_observed), dims="region", coords={"region": codes}))
         share.append(xr.DataArray(np.full(len(codes), cfg.province_table.nev_share_of_new_cars), dims="region", coords={"region": codes}))
     for code, region in cfg.regions.items():
-        reg, off, pop = regions.own_history(code, region, cfg.error, history_years, cfg.fleet.passenger_share)
+        reg, off, pop = regions.own_history(code, region, cfg, history_years, cfg.fleet.passenger_share)
         registrations.append(reg)
         population.append(pop)
         cpk.append(xr.DataArray([region.cars_per_1000_observed], dims="region", coords={"region": [code]}))
-        share.append(regions.own_nev_share(code, region, cfg.error, int(history_years[-1])))
+        share.append(regions.own_nev_share(code, region, cfg, int(history_years[-1])))
         if off is not None:
             official.append(off)
     only = cfg.case.only_regions
@@ -219,13 +210,13 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     p["vehicle_lifetime_scale"] = _weibull_scale(fleet.lifetime, years)
 
     # batteries
-    capacity_table = read_table(_table_file(cfg, "batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
+    capacity_table = read_table(cfg.input_file("batteries.capacity_file", bat.capacity_file), ("powertrain", "year"), "kWh/vehicle")
     # capacity_scale is a scenario lever: it moves the packs of projected cohorts only,
     # never the history (the packs already sold are data, the same in every scenario)
     scale = _series(bat.capacity_scale, "1", years).where(xr.DataArray(years > y.history_end, dims="year", coords={"year": years}), 1.0)
     capacity = interpolate_years(capacity_table, years) * scale
     p["battery_capacity"] = capacity.sel(powertrain=POWERTRAINS).rename(year="cohort")
-    chemistry_file = _table_file(cfg, "batteries.chemistry_file", bat.chemistry_file)
+    chemistry_file = cfg.input_file("batteries.chemistry_file", bat.chemistry_file)
     shares = read_table(chemistry_file, ("path", "year", "chemistry"), "1", {"path": bat.chemistry_path}).fillna(0.0)
     totals = shares.sum("chemistry").pint.dequantify()
     if not np.allclose(totals, 1.0, atol=1e-6):
@@ -234,13 +225,11 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     # every chemistry of the passenger and the commercial mixes (each mix is 0 for the others')
     chemistries = list(dict.fromkeys([*shares["chemistry"].values, *segments.chemistries(cfg)]))
     p["chemistry_share"] = interpolate_years(shares, years).rename(year="cohort").reindex(chemistry=chemistries, fill_value=0.0)
-    intensity = read_table(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
-    missing_chem = sorted(set(chemistries) - set(intensity["chemistry"].values))
-    if missing_chem:
-        raise InputError(bat.intensity_file, "chemistry", f"metal content for every chemistry in use; missing {missing_chem}")
+    intensity = read_table(cfg.input_file("batteries.intensity_file", bat.intensity_file), ("chemistry", "element"), "kg/kWh")
+    select_keys(intensity, "chemistry", chemistries, bat.intensity_file, "metal content for every chemistry in use")
     _require_complete(intensity, bat.intensity_file, "element", "chemistry")
     # elements in the order the file gives them (Li, Ni, Co, Mn first), not alphabetical
-    elements = list(dict.fromkeys(read_rows(_table_file(cfg, "batteries.intensity_file", bat.intensity_file), ("chemistry", "element"))["element"]))
+    elements = list(dict.fromkeys(read_rows(cfg.input_file("batteries.intensity_file", bat.intensity_file), ("chemistry", "element"))["element"]))
     intensity = intensity.sel(element=elements)
     p["metal_intensity"] = intensity.sel(chemistry=chemistries)
     p["pack_mass_per_kwh"] = _by_chemistry(cfg, "batteries.pack_mass_file", bat.pack_mass_file, "kg/kWh", chemistries)
@@ -258,22 +247,21 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     p["second_use_sd"] = ureg.Quantity(eol.second_use_lifetime.sd, "yr")
     p["second_use_collection_rate"] = ureg.Quantity(eol.second_use_collection_rate, "1")
     p["collection_rate"] = _series(eol.collection_rate, "1", years)
-    efficiency_file = _table_file(cfg, "end_of_life.efficiency_file", eol.efficiency_file)
+    efficiency_file = cfg.input_file("end_of_life.efficiency_file", eol.efficiency_file)
     efficiency = read_table(efficiency_file, ("process", "element"), "1")
     _shares_in_range(efficiency_file, efficiency)
     _require_complete(efficiency, eol.efficiency_file, "element", "process")
-    missing = sorted(set(intensity["element"].values) - set(efficiency["element"].values))
-    if missing:
-        raise InputError(eol.efficiency_file, "element", f"a recovery efficiency for every element of {bat.intensity_file}; missing {missing}")
+    efficiency = select_keys(efficiency, "element", intensity["element"].values, eol.efficiency_file,
+                             f"a recovery efficiency for every element of {bat.intensity_file}")
     unknown = sorted(set(eol.recycling_process.values()) - set(efficiency["process"].values))
     if unknown:
         raise cfg.error("end_of_life.recycling_process", f"processes of {eol.efficiency_file}; unknown {unknown}")
     starts = sorted(eol.recycling_process)
     in_use = [eol.recycling_process[max([s for s in starts if s <= yr], default=starts[0])] for yr in years]
-    p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process").sel(element=intensity["element"].values)
+    p["recovery_efficiency"] = efficiency.sel(process=xr.DataArray(in_use, dims="year", coords={"year": years})).drop_vars("process")
 
     # carbon
-    carbon_file = _table_file(cfg, "carbon.file", carbon.file)
+    carbon_file = cfg.input_file("carbon.file", carbon.file)
     rows = read_rows(carbon_file, ("parameter", "year"), constants_allowed=True)
     carbon_shares = rows[rows["unit"].astype(str) == "1"]
     if len(carbon_shares):
@@ -293,7 +281,7 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     p["phev_fuel_consumption"] = _carbon_scalar(carbon_file, "phev_charge_sustaining_consumption", "L/km")
     mileage = _carbon_path(carbon_file, "annual_mileage", "km/yr", years)
     p["annual_mileage"] = mileage if carbon.annual_mileage is None else _series(carbon.annual_mileage, "km/yr", years)
-    grid_file = _table_file(cfg, "carbon.grid_file", carbon.grid_file)
+    grid_file = cfg.input_file("carbon.grid_file", carbon.grid_file)
     grid = read_table(grid_file, ("path", "year"), "kg/kWh")
     unknown = sorted(set(carbon.grid_paths) - set(grid["path"].values))
     if unknown or not carbon.grid_paths:
@@ -302,10 +290,8 @@ def scenario_parameters(cfg: config.Scenario) -> xr.Dataset:
     factors = interpolate_years(grid.sel(path=carbon.grid_paths), years)
     p["grid_factor"] = xr.concat([factors.max("path"), factors.min("path")], dim=xr.DataArray(["lower", "upper"], dims="bound"))
     factors = _carbon_by_element(carbon_file, "kg/kg")
-    missing = sorted(set(intensity["element"].values) - set(factors["element"].values))
-    if missing:
-        raise InputError(carbon_file, "parameter", f"a primary_emission_factor_<element> row for every element of {bat.intensity_file}; missing {missing}")
-    p["primary_emission_factor"] = factors.sel(element=intensity["element"].values)
+    p["primary_emission_factor"] = select_keys(factors, "element", intensity["element"].values, carbon_file,
+                                               f"a primary_emission_factor_<element> row for every element of {bat.intensity_file}", "parameter")
     p["recycling_emission_saving_share"] = _carbon_scalar(carbon_file, "recycling_emission_saving_share", "1")
     return segments.extend(p, cfg, years, lambda anchors, field: _share_path(anchors, y.history_end, years, lambda _, expected: cfg.error(field, expected)))
 
@@ -349,11 +335,8 @@ def _share_path(anchors: dict[int, float], history_end: int, years: np.ndarray, 
 def _by_chemistry(cfg: config.Scenario, field: str, name: str, unit: str, chemistries: list[str]) -> xr.DataArray:
     """A table keyed by chemistry, in ``unit``, for every chemistry in use; a chemistry
     without a row is an input error naming the file and the chemistries (never a NaN)."""
-    table = read_table(_table_file(cfg, field, name), ("chemistry",), unit)
-    missing = sorted(set(chemistries) - set(table["chemistry"].values))
-    if missing:
-        raise InputError(name, "chemistry", f"a row for every chemistry in use; missing {missing}")
-    return table.sel(chemistry=chemistries)
+    return select_keys(read_table(cfg.input_file(field, name), ("chemistry",), unit), "chemistry", chemistries, name,
+                       "a row for every chemistry in use")
 
 
 def _shares_in_range(path, shares: xr.DataArray) -> None:

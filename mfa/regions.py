@@ -76,13 +76,11 @@ def metadata(cfg: config.Scenario) -> pd.DataFrame:
     return meta.sort_values("code").reset_index(drop=True)
 
 
-def own_history(code: int, region: config.Region, blame, years: np.ndarray, passenger_share: float):
+def own_history(code: int, region: config.Region, cfg: config.Scenario, years: np.ndarray, passenger_share: float):
     """Passenger registrations (vehicle/yr), official NEV stock (vehicle) and population
-    (person) of a region with data of its own, each with a ``region`` dim of one.
-    ``blame(field, expected)``: the error about a setting (:meth:`mfa.config.Scenario.error`)."""
-    path = config.resolve(region.history_file)
-    if not path.exists():
-        raise blame(f"regions.{code}.history_file", f"an existing input file, {region.history_file!r} does not exist")
+    (person) of a region with data of its own, each with a ``region`` dim of one; ``cfg``
+    the scenario that names its files (for errors about them)."""
+    path = cfg.input_file(f"regions.{code}.history_file", region.history_file)
     registrations = read_table(path, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
     missing = np.setdiff1d(years, registrations["year"].values)
     if missing.size:
@@ -94,21 +92,16 @@ def own_history(code: int, region: config.Region, blame, years: np.ndarray, pass
         if (stock_rows["variable"] == "nev_stock").any()
         else None
     )
-    pop_path = config.resolve(region.population_file)
-    if not pop_path.exists():
-        raise blame(f"regions.{code}.population_file", f"an existing input file, {region.population_file!r} does not exist")
+    pop_path = cfg.input_file(f"regions.{code}.population_file", region.population_file)
     population = read_table(pop_path, ("year",), "person").rename(year="population_year")
     expand = lambda da: None if da is None else da.expand_dims(region=[code])  # noqa: E731
     return expand(passenger), expand(official), expand(population)
 
 
-def own_nev_share(code: int, region: config.Region, blame, year: int) -> xr.DataArray:
+def own_nev_share(code: int, region: config.Region, cfg: config.Scenario, year: int) -> xr.DataArray:
     """The NEV share of new-car sales of a region with data of its own in ``year``
-    (``nev_share_new_cars`` of its new-car sales file), with a ``region`` dim of one.
-    ``blame(field, expected)``: the error about a setting (:meth:`mfa.config.Scenario.error`)."""
-    path = config.resolve(region.new_car_sales_file)
-    if not path.exists():
-        raise blame(f"regions.{code}.new_car_sales_file", f"an existing input file, {region.new_car_sales_file!r} does not exist")
+    (``nev_share_new_cars`` of its new-car sales file), with a ``region`` dim of one."""
+    path = cfg.input_file(f"regions.{code}.new_car_sales_file", region.new_car_sales_file)
     shares = plain(read_table(path, ("variable", "year"), "1", {"variable": "nev_share_new_cars"}), "1")
     if year not in shares["year"].values:
         raise InputError(path, "year", f"a nev_share_new_cars row for {year}, the last historic year")

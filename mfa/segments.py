@@ -17,7 +17,7 @@ import xarray as xr
 
 from . import config
 from .errors import InputError
-from .inputs import interpolate_years, read_table
+from .inputs import interpolate_years, read_table, select_keys
 from .units import plain, ureg
 
 PASSENGER = "passenger"
@@ -44,10 +44,6 @@ study and the outlook side by side in ``mfa compare``): no registrations, a shar
 0 (so no sales), and harmless lifetimes; a missing segment is never a NaN."""
 
 
-def names(cfg: config.Scenario) -> list[str]:
-    return [PASSENGER, *(cfg.segments.include if cfg.segments else [])]
-
-
 def chemistries(cfg: config.Scenario) -> list[str]:
     """The chemistries of the commercial segments' mix (none without segments)."""
     if not cfg.segments or not cfg.segments.include:
@@ -58,15 +54,8 @@ def chemistries(cfg: config.Scenario) -> list[str]:
     return [str(c) for c in table["chemistry"].values if float(used.sel(chemistry=c).max()) > 0]
 
 
-def _file(cfg: config.Scenario, field: str, name: str):
-    path = config.resolve(name)
-    if not path.exists():
-        raise cfg.error(field, f"an existing input file, {name!r} does not exist")
-    return path
-
-
 def _table(cfg, field: str, name: str, keys, unit: str, where=None) -> xr.DataArray:
-    return read_table(_file(cfg, field, name), keys, unit, where)
+    return read_table(cfg.input_file(field, name), keys, unit, where)
 
 
 def _commercial(cfg: config.Scenario, p: xr.Dataset, years: np.ndarray, share_path) -> dict[str, xr.DataArray]:
@@ -81,36 +70,29 @@ def _commercial(cfg: config.Scenario, p: xr.Dataset, years: np.ndarray, share_pa
         raise InputError(seg.sales_file, "segment,year", f"national NEV sales of every included segment for every historic year; missing {missing[:4]}")
     shares = _table(cfg, "segments.regional_share_file", seg.regional_share_file, ("province", "segment"), "1")
     shares = shares.rename(province="region").assign_coords(region=lambda d: d["region"].astype(int))
-    regions = p["nev_registrations"]["region"].values
-    unknown = [int(r) for r in regions if r not in shares["region"].values]
-    if unknown:
-        raise InputError(seg.regional_share_file, "province", f"a share for every region of the case; missing {unknown[:5]}")
-    registrations = (national.sel(segment=include, year=history) * shares.sel(region=regions, segment=include)).reindex(year=years, fill_value=0.0)
+    shares = select_keys(shares, "region", p["nev_registrations"]["region"].values, seg.regional_share_file,
+                         "a share for every region of the case", "province")
+    registrations = (national.sel(segment=include, year=history) * shares.sel(segment=include)).reindex(year=years, fill_value=0.0)
 
     observed = xr.DataArray([seg.nev_share_observed[s] for s in include], dims="segment", coords={"segment": include})
     paths = [share_path(seg.nev_share_paths[s], f"segments.nev_share_paths.{s}") for s in include]
     path = {k: xr.concat([pth[k] for pth in paths], dim=xr.DataArray(include, dims="segment")) for k in paths[0]}
 
     def life(quantity: str, unit: str) -> xr.DataArray:
-        rows = read_table(_file(cfg, "segments.lifetime_file", seg.lifetime_file), ("segment", "quantity"), unit, {"quantity": quantity})
-        gaps = [s for s in include if s not in rows["segment"].values]
-        if gaps:
-            raise InputError(seg.lifetime_file, "segment", f"a {quantity} row for every included segment; missing {gaps}")
-        return rows.sel(segment=include)
+        rows = _table(cfg, "segments.lifetime_file", seg.lifetime_file, ("segment", "quantity"), unit, {"quantity": quantity})
+        return select_keys(rows, "segment", include, seg.lifetime_file, f"a {quantity} row for every included segment")
 
     from scipy.special import gamma
 
     vehicle_shape = life("vehicle_shape", "1")
     vehicle_scale = life("vehicle_mean", "yr") / gamma(1 + 1 / plain(vehicle_shape, "1"))
     packs = _table(cfg, "segments.battery_file", seg.battery_file, ("segment", "year", "quantity"), "kWh/vehicle", {"quantity": "pack_kwh"})
-    if gaps := [s for s in include if s not in packs["segment"].values]:
-        raise InputError(seg.battery_file, "segment", f"pack_kwh rows for every included segment; missing {gaps}")
-    capacity = interpolate_years(packs.sel(segment=include), years).rename(year="cohort")
+    packs = select_keys(packs, "segment", include, seg.battery_file, "pack_kwh rows for every included segment")
+    capacity = interpolate_years(packs, years).rename(year="cohort")
     capacity = xr.concat([capacity, capacity * 0], dim=xr.DataArray(["BEV", "PHEV"], dims="powertrain"))
     chemistry = _table(cfg, "segments.chemistry_file", seg.chemistry_file, ("path", "segment", "year", "chemistry"), "1", {"path": seg.chemistry_path})
-    if gaps := [s for s in include if s not in chemistry["segment"].values]:
-        raise InputError(seg.chemistry_file, "segment", f"chemistry shares for every included segment; missing {gaps}")
-    chemistry = interpolate_years(chemistry.sel(segment=include).fillna(0.0), years).rename(year="cohort")
+    chemistry = select_keys(chemistry, "segment", include, seg.chemistry_file, "chemistry shares for every included segment")
+    chemistry = interpolate_years(chemistry.fillna(0.0), years).rename(year="cohort")
     return {
         "nev_registrations": registrations,
         "nev_share_observed": observed.pint.quantify("1", unit_registry=ureg),
@@ -143,9 +125,8 @@ def extend(p: xr.Dataset, cfg: config.Scenario, years: np.ndarray, share_path) -
         theirs = theirs.broadcast_like(ours.isel(segment=0, drop=True))
         out[name] = xr.concat([ours, theirs.transpose(*ours.dims)], dim="segment").pint.quantify(unit, unit_registry=ureg)
     for name, unit in (("baseline_fuel_consumption", "L/km"), ("baseline_emission_factor", "kg/L"), ("electricity_consumption", "kWh/km"), ("annual_mileage", "km/yr")):
-        rows = read_table(_file(cfg, "segments.carbon_file", cfg.segments.carbon_file), ("segment", "parameter"), unit, {"parameter": name})
-        if gaps := [s for s in cfg.segments.include if s not in rows["segment"].values]:
-            raise InputError(cfg.segments.carbon_file, "segment", f"a {name} row for every included segment; missing {gaps}")
+        rows = _table(cfg, "segments.carbon_file", cfg.segments.carbon_file, ("segment", "parameter"), unit, {"parameter": name})
+        rows = select_keys(rows, "segment", cfg.segments.include, cfg.segments.carbon_file, f"a {name} row for every included segment")
         # on a dim of their own: passenger cars have no such row (their baseline is in carbon.csv)
-        out[f"segment_{name}"] = rows.sel(segment=list(cfg.segments.include)).rename(segment="commercial_segment")
+        out[f"segment_{name}"] = rows.rename(segment="commercial_segment")
     return out
