@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -115,8 +116,10 @@ def stock_change(stock: np.ndarray, initial=0.0) -> np.ndarray:
 
 def largest_abs(values: np.ndarray) -> float:
     """Largest absolute value (two reductions, no temporary array); NaN when any value
-    is NaN, so that a hole in a balance is never hidden."""
-    return float(max(np.max(values), -np.min(values))) if values.size else 0.0
+    is NaN, so that a hole in a balance is never hidden; 0 for no values."""
+    # np.maximum, not the built-in max: max(1.0, nan) is 1.0, which would hide the NaN;
+    # abs, as np.maximum(0.0, -0.0) is -0.0
+    return abs(float(np.maximum(values.max(), -values.min()))) if values.size else 0.0
 
 
 class Result(dict):
@@ -139,19 +142,27 @@ DERIVED = ("stock_change", "balance", "cumulative_outflow")
 # contiguous in the year-first layout; a small problem is one block.
 _BLOCK_ELEMENTS = 2**17
 
+# Series up to which retired to date is one np.cumsum down the year axis; wider arrays
+# are summed row by row, as np.cumsum's inner loop then strides across long rows (3x
+# slower at 100,000 series), while on narrow ones the row loop's per-call cost dominates
+# (20x slower at 1 series). Measured crossover: about 512 series.
+_CUMSUM_WIDTH = 256
+
 
 def _balance_pass(out: dict, derived: dict | None) -> dict[str, float]:
     """One pass over blocks of years: the balance errors of ``out``, and with ``derived``
     (a dict to fill) its stock change, balance and retired to date. Without it, only
-    block-sized scratch arrays are written (the check costs one read of each array)."""
-    n_years = out["stock"].shape[0]
-    stock, inflow, outflow = (out[k].reshape(n_years, -1) for k in ("stock", "inflow", "outflow"))
-    rows = max(1, _BLOCK_ELEMENTS // max(stock.shape[1], 1))
+    block-sized scratch arrays are written (the check costs one read of each array).
+    A NaN anywhere in the balance makes ``max_abs_balance_error`` NaN."""
+    shape = out["stock"].shape
+    n_years, width = shape[0], math.prod(shape[1:])
+    stock, inflow, outflow = (out[k].reshape(n_years, width) for k in ("stock", "inflow", "outflow"))
+    rows = max(1, _BLOCK_ELEMENTS // max(width, 1))
     if derived is None:  # one block of each, reused
-        change, balance = (np.empty((min(rows, n_years), stock.shape[1])) for _ in range(2))
+        change, balance = (np.empty((min(rows, n_years), width)) for _ in range(2))
     else:
-        change, balance, cumulative = (np.empty(stock.shape) for _ in DERIVED)
-    largest = {"balance": 0.0, "stock": 0.0}
+        change, balance, cumulative = (np.empty((n_years, width)) for _ in DERIVED)
+    largest_balance = largest_stock = 0.0
     for first in range(0, n_years, rows):  # no temporaries: arrays this size would be fresh pages each time
         last = min(first + rows, n_years)
         s = stock[first:last]
@@ -165,31 +176,47 @@ def _balance_pass(out: dict, derived: dict | None) -> dict[str, float]:
         np.subtract(inflow[first:last], outflow[first:last], out=b)
         b -= c
         if derived is not None:
-            # Retired to date row by row: np.cumsum along the year axis would run its inner
-            # loop down each column, striding across rows (several times slower at this size).
-            for t in range(first, last):
-                if t:
-                    np.add(cumulative[t - 1], outflow[t], out=cumulative[t])
-                else:
-                    cumulative[0] = outflow[0]
-        # max and min, not nanmax: inputs are numbers, and a NaN here must show, not be skipped
-        largest["balance"] = max(largest["balance"], b.max(), -b.min())
-        largest["stock"] = max(largest["stock"], s.max(), -s.min())
+            _retired_to_date(outflow, cumulative, first, last)
+        # np.maximum propagates a NaN; the built-in max would drop it (max(0.0, nan) is 0.0)
+        largest_balance = np.maximum(largest_balance, largest_abs(b))
+        largest_stock = np.maximum(largest_stock, largest_abs(s))
     if derived is not None:
-        shape = out["stock"].shape
         derived.update(stock_change=change.reshape(shape), balance=balance.reshape(shape), cumulative_outflow=cumulative.reshape(shape))
     # Relative to the largest stock; to the flows only when nothing is ever in stock.
-    scale = float(largest["stock"]) or max(largest_abs(inflow), largest_abs(outflow))
-    error = float(largest["balance"])
+    scale = float(largest_stock) or float(np.maximum(largest_abs(inflow), largest_abs(outflow)))
+    error = float(largest_balance)
     return {"max_abs_balance_error": error, "max_rel_balance_error": error / scale if scale > 0 else error}
+
+
+def _retired_to_date(outflow: np.ndarray, cumulative: np.ndarray, first: int, last: int) -> None:
+    """``cumulative[first:last]``: the outflow (T, M) summed from the first year, given
+    the rows before ``first``."""
+    if outflow.shape[1] <= _CUMSUM_WIDTH:
+        np.cumsum(outflow[first:last], axis=0, out=cumulative[first:last])
+        if first:
+            cumulative[first:last] += cumulative[first - 1]
+        return
+    for t in range(first, last):
+        if t:
+            np.add(cumulative[t - 1], outflow[t], out=cumulative[t])
+        else:
+            cumulative[0] = outflow[0]
 
 
 def _with_balance(out: dict, derived: bool = True) -> Result:
     """``out`` as a :class:`Result` with its balance errors and, with ``derived``, the
     arrays of :data:`DERIVED`: ``stock_change``, ``balance`` (inflow - outflow - stock
-    change, ~0) and ``cumulative_outflow`` (retired to date, a stock)."""
+    change, ~0) and ``cumulative_outflow`` (retired to date, a stock).
+
+    Raises ``ValueError`` when the balance holds a NaN: a NaN or an infinity in an input
+    or in the survival matrix, which must not pass as a result."""
     result = Result(out)
     result.errors = _balance_pass(out, result if derived else None)
+    if math.isnan(result.errors["max_abs_balance_error"]):
+        raise ValueError(
+            "balance (inflow - outflow - stock change): found NaN; an input or the survival "
+            "matrix holds NaN or an infinity"
+        )
     return result
 
 
@@ -217,7 +244,7 @@ def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
     shape ``(T, *batch)`` (all the same), in the order of ``matrices``.
     """
     if all(m.ndim == 2 for m in matrices):
-        flat = series.reshape(series.shape[0], -1)
+        flat = series.reshape(series.shape[0], math.prod(series.shape[1:]))
         return [_product(m, flat).reshape(series.shape) for m in matrices]
     column = _batch_first(series)[..., None]
     results = [_year_first((m @ column)[..., 0]) for m in matrices]
@@ -355,7 +382,7 @@ def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: 
     """
     batch = np.broadcast_shapes(stock.shape[1:], known.shape[1:])
     n_years, n_known = stock.shape[0], known.shape[0]
-    target = _broadcast(stock, (n_years,) + batch).reshape(n_years, -1)  # a view when stock is C-ordered
+    target = _broadcast(stock, (n_years,) + batch).reshape(n_years, math.prod(batch))  # a view when stock is C-ordered
     leaving = outflow_matrix(sf)
     singular = bool(np.any(np.diag(sf)[n_known:] == 0))
     if n_known == 0 and not singular:  # the common case: the solve's result is the inflow
@@ -375,7 +402,7 @@ def _solve_shared(sf: np.ndarray, stock: np.ndarray, known: np.ndarray, retire: 
     if by_cohort:
         out["stock_by_cohort"] = sf[:, :, None] * inflow[None, :, :]
         out["outflow_by_cohort"] = leaving[:, :, None] * inflow[None, :, :]
-    falls = retire and n_years > n_known and inflow[n_known:].min() < 0  # one pass; columns only if needed
+    falls = retire and inflow[n_known:].size > 0 and inflow[n_known:].min() < 0  # one pass; columns only if needed
     redo = np.ones(inflow.shape[1], bool) if singular else (inflow[n_known:] < 0).any(axis=0) if falls else None
     if redo is not None and redo.any():
         log.debug("%d of %d series redone year by year (%s)", redo.sum(), redo.size, "singular" if singular else "stock falls")

@@ -1,0 +1,103 @@
+"""The numpy stock engine (mfa.stock_core) at its edges: a NaN in a balance fails
+loudly, empty inputs give empty results, both ways of summing retired to date agree."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mfa import lifetimes, stock
+from mfa import stock_core as core
+
+YEARS = np.arange(2020, 2030)
+
+
+def _sf(n_years=YEARS.size):
+    return core.survival_matrix(lambda time, entry: np.exp(-((np.clip(time - entry, 0, None) / 6.0) ** 2)), np.arange(n_years))
+
+
+@pytest.mark.parametrize("where", [0, 4, -1])
+def test_nan_inflow_fails_the_balance_check(where):
+    inflow = np.full((YEARS.size, 3), 10.0)
+    inflow[where, 1] = np.nan
+    with pytest.raises(ValueError, match="balance.*NaN"):
+        core.inflow_driven(inflow, _sf())
+
+
+def test_nan_stock_fails_the_balance_check():
+    prescribed = np.linspace(1.0, 10.0, YEARS.size)[:, None] * np.ones((1, 4))
+    prescribed[6, 2] = np.nan
+    with pytest.raises(ValueError, match="balance.*NaN"):
+        core.stock_driven(prescribed, _sf())
+
+
+def test_nan_survival_fails_the_balance_check():
+    sf = _sf()
+    sf[5, 2] = np.nan
+    with pytest.raises(ValueError, match="balance.*NaN"):
+        core.inflow_driven(np.ones(YEARS.size), sf)
+
+
+def test_nan_in_a_later_block_fails_the_balance_check(monkeypatch):
+    """Blocks of one year each: the NaN is met after finite blocks, where a running
+    built-in max would keep the finite value."""
+    monkeypatch.setattr(core, "_BLOCK_ELEMENTS", 1)
+    inflow = np.full((YEARS.size, 2), 5.0)
+    inflow[-2, 0] = np.nan
+    with pytest.raises(ValueError, match="balance.*NaN"):
+        core.inflow_driven(inflow, _sf(), derived=False)
+
+
+@pytest.mark.parametrize("values", [[1.0, np.nan, -3.0], [np.nan, 1.0], [-2.0, 5.0, np.nan]])
+def test_largest_abs_never_hides_a_nan(values):
+    assert np.isnan(core.largest_abs(np.array(values)))
+
+
+def test_largest_abs_of_nothing_is_zero():
+    assert core.largest_abs(np.zeros((3, 0))) == 0.0
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda s, sf: core.inflow_driven(s, sf),
+        lambda s, sf: core.stock_driven(s, sf),
+        lambda s, sf: core.stock_driven(s, sf, s[:2]),
+        lambda s, sf: core.product_component(s, sf, sf, np.ones(sf.shape, bool)),
+    ],
+    ids=["inflow_driven", "stock_driven", "stock_driven_known", "product_component"],
+)
+@pytest.mark.parametrize("batch_sf", [False, True], ids=["shared", "by_series"])
+def test_no_series_gives_empty_results(run, batch_sf):
+    sf = _sf()
+    if batch_sf:
+        sf = np.broadcast_to(sf, (0, *sf.shape))
+    out = run(np.zeros((YEARS.size, 0)), sf)
+    assert all(v.shape == (YEARS.size, 0) for v in out.values())
+    assert out.errors == {"max_abs_balance_error": 0.0, "max_rel_balance_error": 0.0}
+
+
+@pytest.mark.parametrize("model", ["inflow_driven", "stock_driven", "product_component"])
+def test_no_series_through_xarray_gives_empty_results(model):
+    lifetime = lifetimes.Weibull(3.5, 8.0)
+    empty = xr.DataArray(np.zeros((YEARS.size, 0)), dims=("year", "region"), coords={"year": YEARS, "region": []})
+    args = (lifetime, lifetime) if model == "product_component" else (lifetime,)
+    ds = getattr(stock, model)(empty, *args)
+    assert dict(ds.sizes) == {"year": YEARS.size, "region": 0}
+    assert ds.attrs["max_abs_balance_error"] == 0.0
+
+
+@pytest.mark.parametrize("width", [1, core._CUMSUM_WIDTH, core._CUMSUM_WIDTH + 1])
+@pytest.mark.parametrize("block_elements", [1, 7 * 300, 2**17])
+def test_retired_to_date_is_the_cumulative_outflow(monkeypatch, width, block_elements):
+    """Whichever way it is summed (one cumsum, or row by row) and however blocked."""
+    monkeypatch.setattr(core, "_BLOCK_ELEMENTS", block_elements)
+    inflow = np.random.default_rng(3).uniform(0.0, 5.0, (YEARS.size, width))
+    out = core.inflow_driven(inflow, _sf())
+    np.testing.assert_allclose(out["cumulative_outflow"], np.cumsum(out["outflow"], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(out["stock"] + out["cumulative_outflow"], np.cumsum(inflow, axis=0), rtol=1e-12)
+
+
+def test_no_error_is_plus_zero():
+    """An exact balance reports 0.0, not -0.0 (which prints as '-0')."""
+    errors = core.inflow_driven(np.zeros((YEARS.size, 2)), _sf()).errors
+    assert all(np.copysign(1.0, value) == 1.0 for value in errors.values())
