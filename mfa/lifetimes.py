@@ -91,9 +91,16 @@ def _as_param(value, name: str, dimensionless: bool = False) -> xr.DataArray:
     return da
 
 
-def _cohort_index(p: xr.DataArray, cohorts: np.ndarray, owner: str, name: str) -> np.ndarray:
-    """Positions of ``cohorts`` along ``p``'s cohort dim; a missing one is an error naming it."""
-    positions = p.indexes["cohort"].get_indexer(cohorts) if "cohort" in p.coords else np.arange(p.sizes["cohort"])
+def _cohort_index(p: xr.DataArray, cohorts: np.ndarray, owner: str, name: str) -> np.ndarray | slice:
+    """Positions of ``cohorts`` along ``p``'s cohort dim, or ``slice(None)`` when they are
+    its labels in order (the usual case: no pandas lookup, which was most of the time a
+    one-series model took to lay out its lifetime); a missing one is an error naming it."""
+    if "cohort" not in p.coords:  # unlabelled: by position
+        positions = np.arange(p.sizes["cohort"])
+    elif np.array_equal(p.coords.variables["cohort"].values, cohorts):
+        return slice(None)
+    else:
+        positions = p.indexes["cohort"].get_indexer(cohorts)
     if len(positions) != len(cohorts) or (positions < 0).any():
         missing = np.setdiff1d(cohorts, p["cohort"].values) if "cohort" in p.coords else cohorts
         raise ValueError(f"{owner}: lifetime parameter {name!r} has no value for cohorts {missing.tolist()}")
@@ -102,12 +109,12 @@ def _cohort_index(p: xr.DataArray, cohorts: np.ndarray, owner: str, name: str) -
 
 def _on_grid(p: xr.DataArray, cohorts: np.ndarray, dims: tuple[str, ...], owner: str, name: str) -> np.ndarray:
     """``p`` as a numpy array laid out for the grid (*dims, year, cohort): size 1 where it
-    does not vary, its cohorts selected to match ``cohorts``."""
+    does not vary, its cohorts selected to match ``cohorts`` (read-only: it may be a view)."""
     tail = ("cohort",) if "cohort" in p.dims else ()
     own = [d for d in dims if d in p.dims]
     values = (p if p.dims == (*own, *tail) else p.transpose(*own, *tail)).values
     if tail:
-        values = values.take(_cohort_index(p, cohorts, owner, name), axis=-1)
+        values = values[..., _cohort_index(p, cohorts, owner, name)]
     shape = [p.sizes[d] if d in p.dims else 1 for d in dims] + [1, len(cohorts) if tail else 1]
     return values.reshape(shape)
 
