@@ -87,7 +87,11 @@ def survival_matrix(
     coordinates); zero above the diagonal (cohorts not yet born). Dimensionless.
     """
     years = np.asarray(years)
-    sf, labels = _survival(lifetime, years, discretisation)
+    return _as_dataarray(*_survival(lifetime, years, discretisation), years)
+
+
+def _as_dataarray(sf: np.ndarray, labels: "_Labels", years: np.ndarray) -> xr.DataArray:
+    """A survival matrix of :func:`_survival` as :func:`survival_matrix` returns it."""
     coords = {k: v for k, v in labels.variables.items() if set(v.dims) <= set(labels.dims)}
     return xr.DataArray(sf, dims=(*labels.dims, "year", "cohort"), coords={**coords, "year": years, "cohort": years})
 
@@ -355,20 +359,32 @@ def inflow_from_stock_by_cohort(
     0. A cohort that holds stock although the lifetime says none of it survives is an
     error.
     """
+    as_series, unit, years = _history(stock_by_cohort)
+    inflow = _back_calculated(as_series, survival_matrix(lifetime, years, Discretisation(inflow_at, n_pts_per_interval)))
+    return inflow if unit is None else inflow.pint.quantify(unit / ureg.year, unit_registry=ureg)
+
+
+def _history(stock_by_cohort: xr.DataArray) -> tuple[xr.DataArray, object, np.ndarray]:
+    """The stock by cohort as plain numbers with ``year`` for ``cohort``, checked as a
+    series, its pint unit (or None) and its years."""
     values, unit = magnitude_and_unit(stock_by_cohort, "initial_stock_by_cohort")
     if "cohort" not in values.dims:
         raise ValueError(f"initial_stock_by_cohort: expected a 'cohort' dim, got {values.dims}")
-    as_series = values.rename(cohort="year")
-    as_series, _, years = _check_series(as_series, "initial_stock_by_cohort")
-    sf = survival_matrix(lifetime, years, Discretisation(inflow_at, n_pts_per_interval))
-    surviving = sf.isel(year=-1, drop=True).rename(cohort="year")
+    as_series, _, years = _check_series(values.rename(cohort="year"), "initial_stock_by_cohort")
+    return as_series, unit, years
+
+
+def _back_calculated(as_series: xr.DataArray, sf: xr.DataArray) -> xr.DataArray:
+    """The inflow of each historic cohort (plain numbers) from its stock at the end of the
+    last historic year; ``sf`` starts at the first historic year and may run on past the last."""
+    n_years = as_series.sizes["year"]
+    surviving = sf.isel(year=n_years - 1, cohort=slice(0, n_years), drop=True).rename(cohort="year")
     if bool(((surviving == 0) & (as_series > 0)).any()):
         raise ValueError(
             "initial_stock_by_cohort: a cohort holds stock although the lifetime leaves none "
             "of it by the last historic year"
         )
-    inflow = (as_series / surviving.where(surviving > 0)).fillna(0.0)
-    return inflow if unit is None else inflow.pint.quantify(unit / ureg.year, unit_registry=ureg)
+    return (as_series / surviving.where(surviving > 0)).fillna(0.0)
 
 
 def stock_driven(
@@ -409,18 +425,17 @@ def stock_driven(
             raise ValueError("initial_stock_by_cohort and stock: mixed quantified and plain numbers")
         if unit is not None:
             initial_stock_by_cohort = initial_stock_by_cohort.pint.to(unit)
-        known = inflow_from_stock_by_cohort(
-            initial_stock_by_cohort, lifetime, inflow_at=inflow_at, n_pts_per_interval=n_pts_per_interval
-        )
-        known, _ = magnitude_and_unit(known, "initial_stock_by_cohort")
-        years = np.arange(known["year"].values[0], max(years[-1], known["year"].values[-1]) + 1)
-        if stock["year"].values[0] > known["year"].values[-1] + 1:
+        history, _, past = _history(initial_stock_by_cohort)
+        if years[0] > past[-1] + 1:
             raise ValueError(
                 "stock: expected years from the year after the last historic cohort "
-                f"({known['year'].values[-1] + 1}), got {stock['year'].values[0]} onwards"
+                f"({past[-1] + 1}), got {years[0]} onwards"
             )
+        years = np.arange(past[0], max(years[-1], past[-1]) + 1)
+    sf, lifetime_labels = _survival(lifetime, years, disc)  # once: the history's is its top-left corner
+    if initial_stock_by_cohort is not None:
+        known = _back_calculated(history, _as_dataarray(sf, lifetime_labels, years))
         inputs = {"stock": stock.reindex(year=years, fill_value=0.0), "initial_stock_by_cohort": known}
-    sf, lifetime_labels = _survival(lifetime, years, disc)
     batch_dims, sizes, labels = _batch_layout(
         {"lifetime": lifetime_labels, **{name: _Labels.of(da) for name, da in inputs.items()}}
     )

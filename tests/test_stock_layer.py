@@ -77,3 +77,15 @@ def test_missing_cohort_is_named():
     scale = xr.DataArray(np.full(5, 8.0), dims="cohort", coords={"cohort": YEARS[:5]})
     with pytest.raises(ValueError, match=r"no value for cohorts \[2025"):
         stock.survival_matrix(lifetimes.Weibull(3.0, scale), YEARS)
+
+
+def test_stock_driven_with_history_builds_one_survival_matrix(monkeypatch):
+    """The history's back-calculation reads the corner of the run's own matrix."""
+    from mfa import stock_core
+
+    built = []
+    real = stock_core.survival_matrix
+    monkeypatch.setattr(stock_core, "survival_matrix", lambda *a, **k: built.append(1) or real(*a, **k))
+    ds = CASES["stock_driven_history"]()
+    assert len(built) == 1
+    assert ds.sizes["year"] == YEARS.size
