@@ -89,3 +89,24 @@ def test_stock_driven_with_history_builds_one_survival_matrix(monkeypatch):
     ds = CASES["stock_driven_history"]()
     assert len(built) == 1
     assert ds.sizes["year"] == YEARS.size
+
+
+def test_fast_path_gives_the_xarray_layer_results():
+    """survival_array + core on plain arrays = the xarray call, whatever the dim order."""
+    prescribed = _series().transpose("year", "region")
+    lifetime = lifetimes.Normal(BY_REGION.mean, 3.0)
+    ds = stock.stock_driven(prescribed, lifetime)
+    sf = stock.survival_array(lifetime, YEARS, dims=("region",))
+    assert sf.shape == (3, YEARS.size, YEARS.size)
+    out = stock.core.stock_driven(prescribed.values, sf)
+    for name in ("inflow", "outflow", "stock", "cumulative_outflow"):
+        np.testing.assert_array_equal(out[name], ds[name].transpose("year", "region").values)
+    shared = stock.survival_array(lifetimes.Weibull(3.5, SCALE), YEARS, dims=("scenario", "region"))
+    assert shared.shape == (YEARS.size, YEARS.size)
+    two = stock.survival_array(BY_REGION, YEARS, dims=("scenario", "region"))
+    assert two.shape == (1, 3, YEARS.size, YEARS.size)
+
+
+def test_fast_path_names_a_lifetime_dim_the_series_lack():
+    with pytest.raises(ValueError, match=r"varies by \['region'\]"):
+        stock.survival_array(BY_REGION, YEARS, dims=("scenario",))
