@@ -44,6 +44,7 @@ Usage::
 
     python bench/bench_stock.py            # full table (1, 1,000, 100,000 series)
     python bench/bench_stock.py --quick    # skips flodym at 100,000 series (~5 GiB, ~1 min)
+    python bench/bench_stock.py --blas-threads 1   # every worker on one BLAS thread
 """
 
 from __future__ import annotations
@@ -281,10 +282,18 @@ def worker(impl: str, n_series: int, repeats: int, result_path: str | None) -> d
 # --- parent ------------------------------------------------------------------------------
 
 
-def run_worker(impl: str, n_series: int, repeats: int, result_path: str) -> dict:
+# The thread-count variables of the BLAS builds numpy and scipy ship with (OpenBLAS) and
+# of the others they may be built against.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_worker(impl: str, n_series: int, repeats: int, result_path: str, blas_threads: int | None) -> dict:
     cmd = [sys.executable, __file__, "--worker", impl, str(n_series), "--repeats", str(repeats),
            "--result", result_path]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    env = dict(os.environ)
+    if blas_threads is not None:  # every implementation alike: all three call BLAS
+        env.update(dict.fromkeys(BLAS_THREAD_VARIABLES, str(blas_threads)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise RuntimeError(f"{impl} at {n_series} series failed (exit {proc.returncode})")
@@ -319,6 +328,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="skip flodym at 100,000 series")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated series counts")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
+    parser.add_argument("--blas-threads", type=int, help="BLAS threads of every worker (default: the library's own)")
     parser.add_argument("--out", default=str(REPO / "outputs" / "bench_stock.md"))
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -341,7 +351,7 @@ def main() -> int:
                     res[impl] = None
                     continue
                 path = os.path.join(tmp, f"{impl}_{n}.npz")
-                res[impl] = run_worker(impl, n, args.repeats, path)
+                res[impl] = run_worker(impl, n, args.repeats, path, args.blas_threads)
                 with np.load(path) as f:
                     outputs[impl] = {k: f[k] for k in f.files}
                 os.remove(path)
@@ -414,6 +424,7 @@ def main() -> int:
     env = (f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
            f"xarray {xarray.__version__}, flodym {flodym.__version__ if hasattr(flodym, '__version__') else '1.1.0'}; "
            f"{os.cpu_count()} CPUs; {platform.machine()} {platform.system()} {platform.release()}; "
+           f"BLAS threads {args.blas_threads or 'default'}; "
            f"1-min load average {load_start[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
            f"total {time.perf_counter() - start:.0f} s")
     report = "\n".join([
