@@ -54,7 +54,7 @@ def project_root() -> Path:
 
 
 def _has_data(folder: Path) -> bool:
-    return (folder / "scenarios").is_dir() and (folder / "inputs").is_dir()
+    return os.path.isdir(os.path.join(folder, "scenarios")) and os.path.isdir(os.path.join(folder, "inputs"))
 
 
 @functools.lru_cache(maxsize=16)

@@ -170,6 +170,14 @@ class Table:
         values = np.broadcast_to(self.values, (len(labels), *self.values.shape))
         return Table((dim, *self.dims), {dim: labels, **self.coords}, values, self.unit)
 
+    def spread(self, dims: tuple[str, ...], sizes: dict[str, int]) -> np.ndarray:
+        """The values on ``dims`` (the table's own and more), repeated along the dims it
+        lacks (``sizes`` their lengths): a read-only view, nothing copied."""
+        missing = [d for d in dims if d not in self.dims]
+        values = self.values.reshape((1,) * len(missing) + self.values.shape)
+        shape = [sizes[d] if d in missing else self.values.shape[self.axis(d)] for d in dims]
+        return np.broadcast_to(np.transpose(values, [(missing + list(self.dims)).index(d) for d in dims]), shape)
+
     def dataarray(self) -> xr.DataArray:
         """A plain DataArray of its own (a copy), with ``units`` in ``attrs``."""
         coords = {d: self.coords[d].copy() for d in self.dims}
@@ -228,6 +236,8 @@ def select_keys(table: Table, dim: str, wanted, file, expected: str, field: str 
 def concat(tables: list[Table], dim: str) -> Table:
     """``tables`` one after another along ``dim``, each other dim on the union of their
     labels (as xarray's outer join: sorted unless all agree), NaN where a table has none."""
+    if len(tables) == 1:
+        return tables[0]
     others = [d for d in tables[0].dims if d != dim]
     union = {d: functools.reduce(pd.Index.union, [pd.Index(t.coords[d]) for t in tables]).to_numpy() for d in others}
     parts = [reindex(t.transpose(*tables[0].dims), union).values for t in tables]
@@ -238,7 +248,7 @@ def concat(tables: list[Table], dim: str) -> Table:
 def reindex(table: Table, coords: dict[str, np.ndarray], fill_value: float = np.nan) -> Table:
     """``table`` on the labels ``coords`` gives for some of its dims; ``fill_value``
     where it has no value. The table itself when nothing changes."""
-    changed = {d: np.asarray(c) for d, c in coords.items() if not np.array_equal(table.coords[d], c)}
+    changed = {d: np.asarray(c) for d, c in coords.items() if table.coords[d] is not c and not np.array_equal(table.coords[d], c)}
     if not changed:
         return table.replace(table.values, **coords)
     out = np.full([len(changed.get(d, table.coords[d])) for d in table.dims], fill_value)

@@ -401,30 +401,48 @@ def _stack(per_scenario: dict[str, dict[str, Table]]) -> tuple[dict[str, xr.Vari
     outer join would align them: each dim on the union of the scenarios' labels (sorted
     unless all agree), a parameter lacking a dim repeated along it, NaN where a
     scenario has no value. Plain numbers; ``attrs['units']`` the unit."""
-    tables = list(per_scenario.values())
-    names = list(dict.fromkeys(name for p in tables for name in p))
+    # a scenario's parameters on the labels its first parameter with each dim gives (as
+    # assigning into one dataset would align them), then on the union of the scenarios'
+    own = [{} for _ in per_scenario]
+    for mine, p in zip(own, per_scenario.values()):
+        for t in p.values():
+            for d in t.dims:
+                mine.setdefault(d, t.coords[d])
     coords = {}
-    for dim in dict.fromkeys(d for p in tables for t in p.values() for d in t.dims):
-        # one set of labels per dim and scenario: a scenario's parameters are one dataset
-        given = [next(t.coords[dim] for t in p.values() if dim in t.dims) for p in tables if any(dim in t.dims for t in p.values())]
+    for dim in dict.fromkeys(d for labels in own for d in labels):
+        given = [labels[dim] for labels in own if dim in labels]
         same = all(np.array_equal(given[0], g) for g in given[1:])
-        coords[dim] = given[0] if same else functools.reduce(pd.Index.union, map(pd.Index, given)).to_numpy()
+        labels = given[0] if same else functools.reduce(pd.Index.union, map(pd.Index, given)).to_numpy()
+        coords[dim] = labels.astype(str) if labels.dtype.kind == "O" else labels  # names as numpy strings, whichever table gave them
+    sizes = {d: len(c) for d, c in coords.items()}
     variables = {}
-    for name in names:
-        present = [p[name] for p in tables if name in p]
+    for name in dict.fromkeys(name for p in per_scenario.values() for name in p):
+        present = [p[name] for p in per_scenario.values() if name in p]
         dims = tuple(dict.fromkeys(d for t in present for d in t.dims))
-        shape = tuple(len(coords[d]) for d in dims)
+        shape = tuple(sizes[d] for d in dims)
         rows = []
-        for p in tables:
+        for p in per_scenario.values():
             if name not in p:
                 rows.append(np.full(shape, np.nan))
                 continue
             t = reindex(p[name], {d: coords[d] for d in p[name].dims})
-            missing = [d for d in dims if d not in t.dims]
-            values = t.values.reshape((1,) * len(missing) + t.values.shape)
-            rows.append(np.broadcast_to(np.transpose(values, [(missing + list(t.dims)).index(d) for d in dims]), shape))
+            rows.append(t.values if t.dims == dims else t.spread(dims, sizes))
         variables[name] = xr.Variable(("scenario", *dims), np.stack(rows), attrs={"units": present[0].unit})
     return variables, coords
+
+
+@functools.lru_cache(maxsize=16)
+def _coordinates(labels: tuple[tuple[str, str, bytes], ...]) -> xr.Coordinates:
+    """The coordinates ``(dim, dtype, bytes)`` give, with their indexes: built once, as
+    repeated runs of a case have the same labels (pandas indexes cost more than the rest
+    of the dataset)."""
+    return xr.Coordinates({dim: np.frombuffer(data, dtype=dtype) for dim, dtype, data in labels})
+
+
+@functools.lru_cache(maxsize=64)
+def _unit(unit: str):
+    """The pint unit of a unit string, parsed once."""
+    return ureg.Unit(unit)
 
 
 def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
@@ -443,18 +461,18 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     if end > data_end:
         log.warning("years.end %d is past the input data, whose projections end in %d: every path is held flat from its last year (set years.end <= %d to avoid this)", end, data_end, data_end)
     variables, coords = _stack(per)
+    settings = {SETTINGS.get(name, "") for name in variables}
+    origins = {(scenario, setting): provenance.origin(cfg, setting) for scenario, cfg in scenarios.items() for setting in settings}
     data_vars = {}
     for name, variable in variables.items():
         values = variable.values
         if name in segments.ABSENT:
             values = np.where(np.isnan(values), segments.ABSENT[name], values)
         attrs = {}
-        for scenario, cfg in scenarios.items():
-            origin, setting = provenance.origin(cfg, SETTINGS.get(name, ""))
-            attrs[f"file_{scenario}"] = origin
-            attrs[f"setting_{scenario}"] = setting
-        data_vars[name] = xr.Variable(variable.dims, ureg.Quantity(values, variable.attrs["units"]), attrs=attrs)
-    stacked = xr.Dataset(data_vars, coords={"scenario": np.array(list(scenarios)), **coords})
+        for scenario in scenarios:
+            attrs[f"file_{scenario}"], attrs[f"setting_{scenario}"] = origins[scenario, SETTINGS.get(name, "")]
+        data_vars[name] = xr.Variable(variable.dims, ureg.Quantity(values, _unit(variable.attrs["units"])), attrs=attrs)
+    stacked = xr.Dataset(data_vars, coords=_coordinates(tuple((d, c.dtype.str, c.tobytes()) for d, c in {"scenario": np.array(list(scenarios)), **coords}.items())))
     stacked.attrs["history_end"] = next(iter(scenarios.values())).years.history_end
     reasons = {name: cfg.fleet.projection_break for name, cfg in scenarios.items() if cfg.fleet.projection_break}
     stacked.attrs["projection_break"] = "; ".join(f"{name}: {why}" for name, why in reasons.items())

@@ -126,16 +126,9 @@ def _beside(ours: Table, theirs: Table) -> Table:
         theirs = reindex(theirs, {"chemistry": ours.coords["chemistry"]}, fill_value=0.0)
     dims = tuple(dict.fromkeys([*(d for d in theirs.dims if d != "segment"), *ours.dims, "segment"]))
     coords = {**theirs.coords, **ours.coords}
-
-    def spread(t: Table) -> np.ndarray:
-        missing = [d for d in dims if d not in t.dims]
-        values = t.values.reshape((1,) * len(missing) + t.values.shape)
-        order = [(missing + list(t.dims)).index(d) for d in dims]
-        shape = [len(coords[d]) if d != "segment" else len(t.coords["segment"]) for d in dims]
-        return np.broadcast_to(np.transpose(values, order), shape)
-
+    sizes = {d: len(c) for d, c in coords.items()}
     axis = dims.index("segment")
-    values = np.concatenate([spread(ours), spread(theirs) * factor(theirs.unit, ours.unit)], axis=axis)
+    values = np.concatenate([ours.spread(dims, sizes), theirs.spread(dims, sizes) * factor(theirs.unit, ours.unit)], axis=axis)
     segment = np.concatenate([ours.coords["segment"], theirs.coords["segment"]]).astype(object)
     return Table(dims, {**{d: coords[d] for d in dims}, "segment": segment}, values, ours.unit)
 
