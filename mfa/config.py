@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from .errors import InputError
+from .inputs import per_file_version
 from .units import ureg
 
 
@@ -537,9 +538,14 @@ _REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capaci
 
 
 def load_yaml(path: Path) -> dict:
-    """A YAML mapping, read safely; a clear error for a missing or malformed file."""
-    if not path.exists():
-        raise InputError(path, "file", "the file does not exist")
+    """A YAML mapping, read safely; a clear error for a missing or malformed file. Parsed
+    once per version of the file (mfa calibrate loads its case many times): the caller
+    gets a copy of its own."""
+    return copy.deepcopy(_load_yaml(path))
+
+
+@per_file_version
+def _load_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:

@@ -32,8 +32,9 @@ GRADES = {"A", "B", "C", "D"}
 
 def per_file_version(function):
     """``function(path, *args)`` computed once per version of the file at ``path``: its
-    answers are cached under the file's size and modification time, so an edited file is
-    read again and an unchanged one never is. A missing file is an input error."""
+    answers are cached under the file's size, modification time and inode (a file
+    replaced by another, as atomic writes do), so an edited file is read again and an
+    unchanged one never is. A missing file is an input error."""
     cached = functools.lru_cache(maxsize=256)(lambda path, _version, *args: function(path, *args))
 
     @functools.wraps(function)
@@ -43,7 +44,7 @@ def per_file_version(function):
             stat = path.stat()
         except FileNotFoundError:
             raise InputError(path, "file", "the file does not exist") from None
-        return cached(path, (stat.st_mtime_ns, stat.st_size), *args)
+        return cached(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino), *args)
 
     wrapper.cache_clear = cached.cache_clear
     return wrapper
@@ -213,8 +214,25 @@ def _table(path: Path, keys: tuple[str, ...], unit: str, where_key: tuple) -> Ta
     duplicated = df.duplicated(dims)
     if duplicated.any():
         raise InputError(path, ",".join(dims), f"one row per key; {df.loc[duplicated, dims].iloc[0].to_dict()} is repeated")
-    da = df.set_index(dims)["value"].to_xarray() if dims else xr.DataArray(df["value"].iloc[0])
-    return Table.of(da, unit)
+    if not dims:
+        return Table((), {}, _frozen(np.asarray(df["value"].iloc[0], dtype=float)), unit)
+    coords, values = _dense(df, dims)
+    return Table(tuple(dims), {d: _frozen(c) for d, c in coords.items()}, _frozen(values), unit)
+
+
+def _dense(df: pd.DataFrame, dims: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The ``value`` column of a long table (one row per key) as an array over ``dims``,
+    NaN where a combination of keys has no row. Labels as ``Series.to_xarray`` gives
+    them: in file order for one key, sorted for several (a MultiIndex's levels)."""
+    if len(dims) == 1:
+        return {dims[0]: df[dims[0]].to_numpy()}, df["value"].to_numpy(dtype=float)
+    codes, coords = [], {}
+    for d in dims:
+        codes_d, coords[d] = pd.factorize(df[d], sort=True, use_na_sentinel=False)
+        codes.append(codes_d)
+    values = np.full([len(coords[d]) for d in dims], np.nan)
+    values[tuple(codes)] = df["value"].to_numpy(dtype=float)
+    return {d: np.asarray(c) for d, c in coords.items()}, values
 
 
 def read_table(path: Path | str, keys: tuple[str, ...], unit: str, where: dict | None = None) -> xr.DataArray:

@@ -114,3 +114,14 @@ def test_a_second_build_equals_the_first(study):
         assert again[name].dims == p[name].dims and again[name].data.units == p[name].data.units
         np.testing.assert_array_equal(again[name].data.magnitude, p[name].data.magnitude)
         assert again[name].attrs == p[name].attrs
+
+
+def test_an_edited_scenario_file_is_read_again_and_each_reader_gets_its_own_copy(root):
+    base = root / "scenarios" / "hainan-study" / "base.yaml"
+    first = config.load_yaml(base)
+    first["fleet"]["passenger_share"] = -1.0  # the caller's copy, not the cache's
+    assert config.load_scenarios("hainan-study", ["conservative"])["conservative"].fleet.passenger_share == 0.9
+    text = base.read_text(encoding="utf-8")
+    assert "  passenger_share: 0.9 " in text
+    base.write_text(text.replace("  passenger_share: 0.9 ", "  passenger_share: 0.85 "), encoding="utf-8")
+    assert config.load_scenarios("hainan-study", ["conservative"])["conservative"].fleet.passenger_share == 0.85
