@@ -16,6 +16,7 @@ given and flat beyond them.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import sys
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from .errors import InputError
+from .inputs import per_file_version
 from .units import ureg
 
 
@@ -43,14 +45,28 @@ def _installed_data() -> list[Path]:
 def project_root() -> Path:
     """The folder holding ``scenarios/`` and ``inputs/``: ``$MFA_ROOT``, else the working
     directory, else the source tree this package runs from (a checkout, or an editable
-    install), else the copy installed with the package."""
-    if os.environ.get("MFA_ROOT"):
-        root = Path(os.environ["MFA_ROOT"])
-        if not ((root / "scenarios").is_dir() and (root / "inputs").is_dir()):
+    install), else the copy installed with the package. Looked up once per MFA_ROOT and
+    working directory (every input path resolves against it), again if it lost a folder."""
+    root = _project_root(os.environ.get("MFA_ROOT"), os.getcwd())
+    if not _has_data(root):
+        _project_root.cache_clear()
+        root = _project_root(os.environ.get("MFA_ROOT"), os.getcwd())
+    return root
+
+
+def _has_data(folder: Path) -> bool:
+    return os.path.isdir(os.path.join(folder, "scenarios")) and os.path.isdir(os.path.join(folder, "inputs"))
+
+
+@functools.lru_cache(maxsize=16)
+def _project_root(mfa_root: str | None, cwd: str) -> Path:
+    if mfa_root:
+        root = Path(mfa_root)
+        if not _has_data(root):
             raise InputError(None, "MFA_ROOT", f"a folder with scenarios/ and inputs/, got {str(root)!r}")
         return root.resolve()
-    for folder in [Path.cwd(), Path(__file__).resolve().parents[1], *_installed_data()]:
-        if (folder / "scenarios").is_dir() and (folder / "inputs").is_dir():
+    for folder in [Path(cwd), Path(__file__).resolve().parents[1], *_installed_data()]:
+        if _has_data(folder):
             return folder.resolve()
     raise InputError(None, "MFA_ROOT", "a folder with scenarios/ and inputs/ (none found here, nor installed with mfa)")
 
@@ -522,9 +538,14 @@ _REPLACED_WHOLE = {"grid_paths", "collection_rate", "recycling_process", "capaci
 
 
 def load_yaml(path: Path) -> dict:
-    """A YAML mapping, read safely; a clear error for a missing or malformed file."""
-    if not path.exists():
-        raise InputError(path, "file", "the file does not exist")
+    """A YAML mapping, read safely; a clear error for a missing or malformed file. Parsed
+    once per version of the file (mfa calibrate loads its case many times): the caller
+    gets a copy of its own."""
+    return copy.deepcopy(_load_yaml(path))
+
+
+@per_file_version
+def _load_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:

@@ -9,6 +9,7 @@ comments; :func:`yaml_settings` reads them.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -23,9 +24,19 @@ COLUMNS = ["kind", "file", "key", "value", "unit", "source", "source_year", "gra
 def relative(path: Path | str) -> str:
     """``path`` relative to the project root when it lies inside it."""
     try:
-        return str(Path(path).resolve().relative_to(config.project_root()))
-    except (ValueError, config.InputError):
+        return _relative(str(path), config.project_root())
+    except config.InputError:
         return str(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _relative(path: str, root: Path) -> str:
+    # cached: every parameter of every scenario names its scenario file, and resolving
+    # a path asks the file system once per part of it
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return path
 
 
 def _get(model, parts: list[str]) -> list:

@@ -20,7 +20,7 @@ import xarray as xr
 
 from . import config
 from .errors import InputError
-from .inputs import read_rows, read_table
+from .inputs import Table, distinct, read_table, table
 from .units import plain, ureg
 
 
@@ -76,33 +76,34 @@ def metadata(cfg: config.Scenario) -> pd.DataFrame:
     return meta.sort_values("code").reset_index(drop=True)
 
 
-def own_history(code: int, region: config.Region, cfg: config.Scenario, years: np.ndarray, passenger_share: float):
-    """Passenger registrations (vehicle/yr), official NEV stock (vehicle) and population
-    (person) of a region with data of its own, each with a ``region`` dim of one; ``cfg``
-    the scenario that names its files (for errors about them)."""
+def own_history(code: int, region: config.Region, cfg: config.Scenario, years: np.ndarray, passenger_share: float) -> tuple[Table, Table | None, Table]:
+    """Passenger registrations (``region``, ``year``; vehicle/yr), official NEV stock
+    (``region``, ``official_year``; vehicle) and population (``region``,
+    ``population_year``; person) of a region with data of its own, ``region`` of one;
+    ``cfg`` the scenario that names its files (for errors about them)."""
     path = cfg.input_file(f"regions.{code}.history_file", region.history_file)
-    registrations = read_table(path, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
-    missing = np.setdiff1d(years, registrations["year"].values)
+    registrations = table(path, ("variable", "year"), "vehicle/yr", {"variable": "nev_registrations"})
+    missing = np.setdiff1d(years, registrations.coords["year"])
     if missing.size:
         raise InputError(path, "year", f"nev_registrations for every year {years[0]}-{years[-1]} (years.start to years.history_end); missing {missing.tolist()}")
-    passenger = registrations.sel(year=years) * passenger_share
-    stock_rows = read_rows(path, ("variable", "year"))
+    passenger = registrations.take("year", years)
+    passenger = passenger.replace(passenger.values * passenger_share)
     official = (
-        read_table(path, ("variable", "year"), "vehicle", {"variable": "nev_stock"}).rename(year="official_year")
-        if (stock_rows["variable"] == "nev_stock").any()
+        table(path, ("variable", "year"), "vehicle", {"variable": "nev_stock"}).rename(year="official_year")
+        if "nev_stock" in distinct(path, ("variable", "year"), "variable")
         else None
     )
     pop_path = cfg.input_file(f"regions.{code}.population_file", region.population_file)
-    population = read_table(pop_path, ("year",), "person").rename(year="population_year")
-    expand = lambda da: None if da is None else da.expand_dims(region=[code])  # noqa: E731
-    return expand(passenger), expand(official), expand(population)
+    population = table(pop_path, ("year",), "person").rename(year="population_year")
+    official = None if official is None else official.expand("region", [code])
+    return passenger.expand("region", [code]), official, population.expand("region", [code])
 
 
-def own_nev_share(code: int, region: config.Region, cfg: config.Scenario, year: int) -> xr.DataArray:
+def own_nev_share(code: int, region: config.Region, cfg: config.Scenario, year: int) -> Table:
     """The NEV share of new-car sales of a region with data of its own in ``year``
     (``nev_share_new_cars`` of its new-car sales file), with a ``region`` dim of one."""
     path = cfg.input_file(f"regions.{code}.new_car_sales_file", region.new_car_sales_file)
-    shares = plain(read_table(path, ("variable", "year"), "1", {"variable": "nev_share_new_cars"}), "1")
-    if year not in shares["year"].values:
+    shares = table(path, ("variable", "year"), "1", {"variable": "nev_share_new_cars"})
+    if year not in shares.labels("year"):
         raise InputError(path, "year", f"a nev_share_new_cars row for {year}, the last historic year")
-    return shares.sel(year=year, drop=True).expand_dims(region=[code])
+    return shares.at("year", year).expand("region", [code])
