@@ -135,6 +135,16 @@ class Named:
         axis = self.dims.index(dim)
         return Named(self.dims[:axis] + self.dims[axis + 1 :], self.values.sum(axis=axis))
 
+    def dot(self, other: Named, dim: str) -> Named:
+        """The product with ``other`` summed over ``dim``, in one contraction (einsum: no
+        array of both operands' dims is built)."""
+        dims = ordered(set(self.dims) | set(other.dims))
+        letters = {d: chr(ord("a") + i) for i, d in enumerate(dims)}
+        kept = tuple(d for d in dims if d != dim)
+        # size-1 axes where an operand lacks a dim shared with the other broadcast in einsum
+        subscripts = "{},{}->{}".format(*("".join(letters[d] for d in ds) for ds in (self.dims, other.dims, kept)))
+        return Named(kept, np.einsum(subscripts, self.values, other.values))
+
     def isel(self, **where: int) -> Named:
         """The values at one position along each given dim, which drops out."""
         index = tuple(where.get(d, slice(None)) for d in self.dims)
@@ -154,6 +164,12 @@ class Named:
         return xr.Variable(self.dims, attach(self.values, unit))
 
 
+def stack(arrays: list[Named], dim: str) -> Named:
+    """``arrays`` side by side along a new ``dim``, each broadcast over all their dims."""
+    sizes = {d: n for a in arrays for d, n in a.sizes().items()}
+    return Named.of((*ordered(sizes), dim), np.stack([a.broadcast(sizes).values for a in arrays], axis=-1))
+
+
 def from_xarray(da: xr.DataArray | xr.Variable, unit) -> Named:
     """``da``'s numbers in ``unit`` (``da`` pint-quantified), in the global axis order."""
     variable = da.variable if isinstance(da, xr.DataArray) else da
@@ -170,12 +186,14 @@ def labels(ds: xr.Dataset, dim: str) -> np.ndarray:
     return ds.variables[dim].values
 
 
-def dataset(variables: dict[str, tuple[Named, str]], coords: xr.Dataset) -> xr.Dataset:
-    """A Dataset of ``name: (array, unit)``, with ``coords``' coordinates of the dims they use."""
-    used = [d for d in ordered(set().union(*(a.dims for a, _ in variables.values()))) if d in coords.xindexes]
+def dataset(variables: dict[str, tuple[Named, str] | xr.Variable], coords: xr.Dataset) -> xr.Dataset:
+    """A Dataset of ``name: (array, unit)`` (or of an ``xr.Variable`` as it is), with
+    ``coords``' coordinates of the dims they use."""
+    variables = {name: v if isinstance(v, xr.Variable) else v[0].to_variable(v[1]) for name, v in variables.items()}
+    used = [d for d in ordered(set().union(*(v.dims for v in variables.values()))) if d in coords.xindexes]
     # the indexes are reused as they are: building them anew is most of xarray's cost here
     labelled = xr.Coordinates({d: coords.variables[d] for d in used}, indexes={d: coords.xindexes[d] for d in used})
-    return xr.Dataset({name: a.to_variable(unit) for name, (a, unit) in variables.items()}, coords=labelled)
+    return xr.Dataset(variables, coords=labelled)
 
 
 # --- the stock engine (mfa.stock_core) on Named arrays ---------------------------------
@@ -197,6 +215,13 @@ def year_first(a: Named, batch: tuple[str, ...]) -> np.ndarray:
 def from_year_first(values: np.ndarray, batch: tuple[str, ...]) -> Named:
     """(T, *batch) engine output as a Named array."""
     return Named.of(("year", *batch), values)
+
+
+def unlabelled(a: Named) -> xr.DataArray:
+    """``a`` as a DataArray without coordinates: what a :class:`mfa.lifetimes.Lifetime`
+    needs of a parameter (numbers by dim, cohorts in the order of the years it is used
+    for); checking labelled ones costs ~10x more, and a model run's labels agree anyway."""
+    return xr.DataArray(a.values, dims=a.dims)
 
 
 def survival(lifetime, years: np.ndarray, batch: tuple[str, ...]) -> np.ndarray:

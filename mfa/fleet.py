@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import Named, batch_of, dataset, from_year_first, labels, param, survival, year_first
+from .arrays import Named, batch_of, dataset, from_year_first, labels, param, survival, unlabelled, year_first
 from .inputs import _interp_valid
 from .lifetimes import Weibull
 from .segments import PASSENGER
@@ -40,8 +40,8 @@ SPIN_UP = 40
 
 
 def vehicle_lifetime(p: xr.Dataset) -> Weibull:
-    """NEV lifetime; scale by ``scenario`` and ``cohort``."""
-    return Weibull(p["vehicle_lifetime_shape"], p["vehicle_lifetime_scale"])
+    """NEV lifetime; scale by ``scenario`` and ``cohort`` (the model's years), unlabelled."""
+    return Weibull(unlabelled(param(p, "vehicle_lifetime_shape", "1")), unlabelled(param(p, "vehicle_lifetime_scale", "yr")))
 
 
 def _nearest(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -49,12 +49,12 @@ def _nearest(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.abs(given[None, :] - wanted[:, None]).argmin(axis=1)
 
 
-def _at_years(a: Named, given: np.ndarray, wanted: np.ndarray) -> Named:
-    """``a`` (by ``year``, labelled ``given``) at the ``wanted`` years: the nearest given
+def _at_years(a: Named, given: np.ndarray, wanted: np.ndarray, dim: str = "year") -> Named:
+    """``a`` (along ``dim``, labelled ``given``) at the ``wanted`` years: the nearest given
     year's value (held flat beyond either end)."""
-    if "year" not in a.dims:
+    if dim not in a.dims:
         return a
-    return Named(a.dims, a.values.take(_nearest(given, wanted), axis=a.dims.index("year")))
+    return Named(a.dims, a.values.take(_nearest(given, wanted), axis=a.dims.index(dim)))
 
 
 def population(p: xr.Dataset, years=None) -> Named:
@@ -79,12 +79,11 @@ def population(p: xr.Dataset, years=None) -> Named:
 def _car_sales(p: xr.Dataset, cars: Named, span: np.ndarray) -> Named:
     """New cars (vehicle/yr) that keep the stock ``cars`` (over the years ``span``),
     stock-driven with the car lifetime (its scale held at its first cohort's before it)."""
-    scale = p["car_lifetime_scale"]
-    if "cohort" in scale.dims:
-        scale = scale.reindex(cohort=span, method="nearest")
-    lifetime = Weibull(p["car_lifetime_shape"], scale)
-    batch = batch_of(cars, extra=[d for da in (p["car_lifetime_shape"], scale) for d in da.dims])
-    out = stock_core.stock_driven(year_first(cars, batch), survival(lifetime, span, batch), derived=False)
+    shape = param(p, "car_lifetime_shape", "1")
+    scale = _at_years(param(p, "car_lifetime_scale", "yr"), labels(p, "cohort"), span, "cohort")
+    batch = batch_of(cars, shape, scale)
+    sf = survival(Weibull(unlabelled(shape), unlabelled(scale)), span, batch)
+    out = stock_core.stock_driven(year_first(cars, batch), sf, derived=False)
     return from_year_first(out["inflow"], batch)
 
 
@@ -161,7 +160,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     share = nev_sales / market_sales.where(market_sales > 0, np.nan)
     sales = nev_sales * param(p, "powertrain_share", "1").rename(cohort="year")
     lifetime = vehicle_lifetime(p)
-    batch = batch_of(sales, extra=[d for name in ("vehicle_lifetime_shape", "vehicle_lifetime_scale") for d in p.variables[name].dims])
+    batch = batch_of(sales, extra=lifetime.dims)
     out = stock_core.inflow_driven(year_first(sales, batch), survival(lifetime, years, batch), derived=False)
     return dataset(
         {
