@@ -231,3 +231,19 @@ def survival(lifetime, years: np.ndarray, batch: tuple[str, ...]) -> np.ndarray:
     own = [d for d in batch if d in sf.dims]
     values = sf.transpose(*own, "year", "cohort").values
     return values.reshape(tuple(sf.sizes.get(d, 1) for d in batch) + values.shape[-2:])
+
+
+def per_matrix(engine, series: np.ndarray, sf: np.ndarray, **options) -> dict[str, np.ndarray]:
+    """``engine`` (a :mod:`mfa.stock_core` model of one series array and one survival
+    matrix) run once per distinct matrix of ``sf`` (*batch, T, T), each shared by all its
+    series: a few BLAS solves instead of the engine's batched-matrix path, which for
+    :func:`mfa.stock_core.stock_driven` is a Python loop over the years. Returns the
+    engine's arrays, shape (T, *batch) broadcast with ``series`` (T, *batch)."""
+    batch = np.broadcast_shapes(series.shape[1:], sf.shape[:-2])
+    series = np.broadcast_to(series, series.shape[:1] + batch)
+    out: dict[str, np.ndarray] = {}
+    for index in np.ndindex(sf.shape[:-2]):
+        where = (slice(None), *(i if n > 1 else slice(None) for i, n in zip(index, sf.shape[:-2])))
+        for name, values in engine(np.ascontiguousarray(series[where]), sf[index], **options).items():
+            out.setdefault(name, np.empty(series.shape))[where] = values
+    return out

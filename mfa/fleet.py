@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import Named, batch_of, dataset, from_year_first, labels, param, survival, unlabelled, year_first
+from .arrays import Named, batch_of, dataset, from_year_first, labels, param, per_matrix, survival, unlabelled, year_first
 from .inputs import _interp_valid
 from .lifetimes import Weibull
 from .segments import PASSENGER
@@ -83,7 +83,7 @@ def _car_sales(p: xr.Dataset, cars: Named, span: np.ndarray) -> Named:
     scale = _at_years(param(p, "car_lifetime_scale", "yr"), labels(p, "cohort"), span, "cohort")
     batch = batch_of(cars, shape, scale)
     sf = survival(Weibull(unlabelled(shape), unlabelled(scale)), span, batch)
-    out = stock_core.stock_driven(year_first(cars, batch), sf, derived=False)
+    out = per_matrix(stock_core.stock_driven, year_first(cars, batch), sf, derived=False)
     return from_year_first(out["inflow"], batch)
 
 
