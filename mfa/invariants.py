@@ -82,18 +82,7 @@ def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], obse
 def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
     """All result invariants of ``system``; returns the largest absolute and relative error
     of every balance, keyed ``"process (quantity)"``, when every one holds."""
-    for name, var in system.variables.items():
-        values = _values(results.variables[name])
-        bad = ~np.isfinite(values)
-        if bad.any():
-            value, place, _ = _first_bad(results[name], bad)
-            raise InvariantError(None, name, f"finite values; got {value:g} at {place}")
-        if var.kind in ("flow", "stock", "part", "total"):
-            floor = -NEGATIVE_TOLERANCE * stock_core.largest_abs(values)
-            bad = ~(values >= floor)
-            if bad.any():
-                value, place, _ = _first_bad(results[name], bad)
-                raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(results[name])} at {place}")
+    largest = {name: _finite_and_not_negative(results, name, var.kind) for name, var in system.variables.items()}
     for name, var in system.variables.items():
         if var.at_most:
             unit = system.unit(name)
@@ -111,19 +100,36 @@ def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
         parts = [n for n, v in system.variables.items() if v.part_of == whole]
         unit = system.unit(whole)
         gap = functools.reduce(operator.add, (from_xarray(results.variables[n], unit) for n in parts)) - from_xarray(results.variables[whole], unit)
-        _within(gap, results, [whole, *parts], f"the parts of {whole} ({', '.join(parts)})")
+        _within(gap, results, max(largest[n] for n in [whole, *parts]), f"the parts of {whole} ({', '.join(parts)})")
     errors = {}
     for process, quantity in system.balances():
-        names = balance.involved(system, process, quantity)
+        scale = max(largest[n] for n in balance.involved(system, process, quantity))
         gap = balance.gap(results, system, process, quantity)
-        errors[f"{process} ({quantity})"] = _within(gap, results, names, f"the balance of {process} ({quantity})")
+        errors[f"{process} ({quantity})"] = _within(gap, results, scale, f"the balance of {process} ({quantity})")
     return errors
 
 
-def _within(gap: Named, results: xr.Dataset, involved: list[str], what: str) -> dict[str, float]:
-    """Raise unless every ``|gap|`` is within the tolerance of the largest value of the
-    ``involved`` variables; else return the largest absolute and relative gap."""
-    scale = max(stock_core.largest_abs(_values(results.variables[n])) for n in involved)
+def _finite_and_not_negative(results: xr.Dataset, name: str, kind: str) -> float:
+    """Raise unless variable ``name`` is finite and, for a flow, stock, part or total,
+    >= 0 (within the tolerance); return its largest absolute value.
+
+    Its smallest and largest values decide (NaN and infinities carry into them): two
+    reductions, no temporary arrays; the places are looked up only when one fails."""
+    values = _values(results.variables[name])
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        value, place, _ = _first_bad(results[name], ~np.isfinite(values))
+        raise InvariantError(None, name, f"finite values; got {value:g} at {place}")
+    largest = max(high, -low)
+    if kind in ("flow", "stock", "part", "total") and not low >= -NEGATIVE_TOLERANCE * largest:
+        value, place, _ = _first_bad(results[name], ~(values >= -NEGATIVE_TOLERANCE * largest))
+        raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(results[name])} at {place}")
+    return largest
+
+
+def _within(gap: Named, results: xr.Dataset, scale: float, what: str) -> dict[str, float]:
+    """Raise unless every ``|gap|`` is within the tolerance of ``scale`` (the largest value
+    of the variables it adds up); else return the largest absolute and relative gap."""
     values = np.abs(gap.values)
     bad = ~(values <= BALANCE_TOLERANCE * max(scale, np.finfo(float).tiny))
     if bad.any():
