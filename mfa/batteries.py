@@ -13,40 +13,54 @@ All flows are battery capacity (kWh per year) by ``chemistry``: metals follow li
 
 from __future__ import annotations
 
+import numpy as np
 import xarray as xr
 
-from . import stock
+from . import stock_core
+from .arrays import batch_of, dataset, from_xarray, from_year_first, labels, param, survival, unlabelled, year_first
 from .fleet import vehicle_lifetime
 from .lifetimes import Weibull
 
-
 def battery_lifetime(p: xr.Dataset) -> Weibull:
-    """Battery lifetime; scale by ``scenario`` and, when given so, ``chemistry`` or ``cohort``."""
-    return Weibull(p["battery_lifetime_shape"], p["battery_lifetime_scale"])
+    """Battery lifetime; scale by ``scenario`` and, when given so, ``chemistry`` or
+    ``cohort`` (the model's years), unlabelled."""
+    return Weibull(unlabelled(param(p, "battery_lifetime_shape", "1")), unlabelled(param(p, "battery_lifetime_scale", "yr")))
 
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Battery capacity flows and stock by ``scenario``, ``region``, ``year``,
     ``chemistry`` (all powertrains), from the vehicle sales in ``results``: packs as
-    components of cars (:func:`mfa.stock.product_component`), replaced once on failure
-    while the car is at most ``replacement_max_vehicle_age`` old."""
+    components of cars (:func:`mfa.stock_core.product_component`), replaced once on
+    failure while the car is at most ``replacement_max_vehicle_age`` old."""
     # Packs live in cars whatever the powertrain: summing powertrains before the lifetime
     # convolution is exact (the maths is linear) and halves every array after it.
-    capacity_sold = (
-        (results["vehicle_sales"].rename(year="cohort") * p["battery_capacity"]).sum("powertrain")
-        * p["chemistry_share"]
-    ).pint.to("kWh/yr").rename(cohort="year")
-    packs = stock.product_component(
-        capacity_sold, vehicle_lifetime(p), battery_lifetime(p), replace_while=p["replacement_max_vehicle_age"]
+    sales = from_xarray(results.variables["vehicle_sales"], "vehicle/yr")
+    per_vehicle = param(p, "battery_capacity", "kWh/vehicle").rename(cohort="year")
+    capacity_sold = (sales * per_vehicle).sum("powertrain") * param(p, "chemistry_share", "1").rename(cohort="year")
+    years = labels(p, "year")
+    car_lifetime, pack_lifetime = vehicle_lifetime(p), battery_lifetime(p)
+    limit = param(p, "replacement_max_vehicle_age", "yr")
+    batch = batch_of(capacity_sold, limit, extra=(*car_lifetime.dims, *pack_lifetime.dims))
+    age = years[:, None] - years[None, :]
+    packs = stock_core.product_component(
+        year_first(capacity_sold, batch),
+        survival(car_lifetime, years, batch),
+        survival(pack_lifetime, years, batch),
+        (age >= 0) & (age <= limit.expand(batch)[..., None, None]),
+        derived=False,
     )
-    return xr.Dataset(
+    flows = {
+        "battery_new": "inflow_new",
+        "battery_replacement": "inflow_replacement",
+        "battery_capacity_demand": "inflow",
+        "battery_end_of_life": "outflow",
+        "battery_retired_with_vehicle": "outflow_with_product",
+        "battery_retired_failed": "outflow_failed",
+    }
+    return dataset(
         {
-            "battery_new": packs["inflow_new"],
-            "battery_replacement": packs["inflow_replacement"],
-            "battery_capacity_demand": packs["inflow"],
-            "battery_capacity_in_use": packs["stock"],
-            "battery_end_of_life": packs["outflow"],
-            "battery_retired_with_vehicle": packs["outflow_with_product"],
-            "battery_retired_failed": packs["outflow_failed"],
-        }
+            **{name: (from_year_first(packs[key], batch), "kWh/yr") for name, key in flows.items()},
+            "battery_capacity_in_use": (from_year_first(packs["stock"], batch), "kWh"),
+        },
+        p,
     )

@@ -14,27 +14,30 @@ from __future__ import annotations
 
 import xarray as xr
 
-from . import stock
+from . import stock_core
+from .arrays import batch_of, dataset, from_xarray, from_year_first, labels, param, survival, unlabelled, year_first
 from .lifetimes import Normal
 
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Battery capacity from retirement to collection, by ``scenario``, ``region``,
     ``year``, ``chemistry``, from the packs leaving vehicles in ``results``."""
-    retired = results["battery_end_of_life"]
-    to_second_use = retired * p["second_use_share"]
+    retired = from_xarray(results.variables["battery_end_of_life"], "kWh/yr")
+    to_second_use = retired * param(p, "second_use_share", "1")
     direct = retired - to_second_use
-    second_use = stock.inflow_driven(to_second_use, Normal(p["second_use_mean"], p["second_use_sd"]))
-    leaving_second_use = second_use["outflow"]
-    collection = p["collection_rate"]
-    collected = direct * collection + leaving_second_use * p["second_use_collection_rate"]
-    uncollected = direct * (1 - collection) + leaving_second_use * (1 - p["second_use_collection_rate"])
-    return xr.Dataset(
+    mean, sd = param(p, "second_use_mean", "yr"), param(p, "second_use_sd", "yr")
+    batch = batch_of(to_second_use, mean, sd)
+    lifetime = Normal(unlabelled(mean), unlabelled(sd))
+    second_use = stock_core.inflow_driven(year_first(to_second_use, batch), survival(lifetime, labels(p, "year"), batch), derived=False)
+    leaving_second_use = from_year_first(second_use["outflow"], batch)
+    collection, later = param(p, "collection_rate", "1"), param(p, "second_use_collection_rate", "1")
+    return dataset(
         {
-            "battery_to_second_use": to_second_use,
-            "battery_in_second_use": second_use["stock"],
-            "battery_second_use_retired": leaving_second_use,
-            "battery_collected": collected,
-            "battery_uncollected": uncollected,
-        }
+            "battery_to_second_use": (to_second_use, "kWh/yr"),
+            "battery_in_second_use": (from_year_first(second_use["stock"], batch), "kWh"),
+            "battery_second_use_retired": (leaving_second_use, "kWh/yr"),
+            "battery_collected": (direct * collection + leaving_second_use * later, "kWh/yr"),
+            "battery_uncollected": (direct * (1 - collection) + leaving_second_use * (1 - later), "kWh/yr"),
+        },
+        p,
     )

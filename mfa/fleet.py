@@ -27,11 +27,11 @@ import logging
 import numpy as np
 import xarray as xr
 
-from . import stock
-from .inputs import interpolate_years
+from . import stock_core
+from .arrays import Named, batch_of, dataset, from_year_first, labels, param, per_matrix, survival, unlabelled, year_first
+from .inputs import _interp_valid
 from .lifetimes import Weibull
 from .segments import PASSENGER
-from .units import plain, ureg
 
 log = logging.getLogger(__name__)
 
@@ -40,61 +40,98 @@ SPIN_UP = 40
 
 
 def vehicle_lifetime(p: xr.Dataset) -> Weibull:
-    """NEV lifetime; scale by ``scenario`` and ``cohort``."""
-    return Weibull(p["vehicle_lifetime_shape"], p["vehicle_lifetime_scale"])
+    """NEV lifetime; scale by ``scenario`` and ``cohort`` (the model's years), unlabelled."""
+    return Weibull(unlabelled(param(p, "vehicle_lifetime_shape", "1")), unlabelled(param(p, "vehicle_lifetime_scale", "yr")))
 
 
-def population(p: xr.Dataset, years=None) -> xr.DataArray:
-    """People by ``scenario``, ``year``: the observed years (linear between them, flat
-    before the first), compounded by the growth rate after the last."""
-    years = p["year"].values if years is None else years
-    observed = p["population_observed"].dropna("population_year", how="all").rename(population_year="year")
-    last = int(observed["year"].max())
-    growth = plain(p["population_growth"], "1/yr").reindex(year=years, method="nearest")
-    factor = (1 + growth.where(growth["year"] > last, 0.0)).cumprod("year")
-    return interpolate_years(observed, years) * factor
+def _nearest(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in ``given`` (sorted years) of the year nearest to each of ``wanted``."""
+    return np.abs(given[None, :] - wanted[:, None]).argmin(axis=1)
 
 
-def _extended(da: xr.DataArray, dim: str, values: np.ndarray) -> xr.DataArray:
-    """``da`` over ``values`` of ``dim``, held at its first value before it starts."""
-    return da.reindex({dim: values}, method="nearest") if dim in da.dims else da
+def _at_years(a: Named, given: np.ndarray, wanted: np.ndarray, dim: str = "year") -> Named:
+    """``a`` (along ``dim``, labelled ``given``) at the ``wanted`` years: the nearest given
+    year's value (held flat beyond either end)."""
+    if dim not in a.dims:
+        return a
+    return Named(a.dims, a.values.take(_nearest(given, wanted), axis=a.dims.index(dim)))
 
 
-def car_market(p: xr.Dataset) -> xr.Dataset:
+def population(p: xr.Dataset, years=None) -> Named:
+    """People (person) by ``scenario``, ``region``, ``year``: the observed years (linear
+    between them, flat before the first), compounded by the growth rate after the last."""
+    years = labels(p, "year") if years is None else np.asarray(years)
+    observed = param(p, "population_observed", "person")
+    given = labels(p, "population_year")
+    axis = observed.dims.index("population_year")
+    kept = ~np.all(np.isnan(np.moveaxis(observed.values, axis, -1)).reshape(-1, given.size), axis=0)
+    series = np.moveaxis(observed.values, axis, -1)[..., kept]
+    flat = series.reshape(-1, series.shape[-1])
+    interpolated = np.stack([_interp_valid(years, given[kept].astype(float), row) for row in flat])
+    rest = tuple(d for d in observed.dims if d != "population_year")
+    people = Named.of((*rest, "year"), interpolated.reshape(series.shape[:-1] + (years.size,)))
+    growth = _at_years(param(p, "population_growth", "1/yr"), labels(p, "year"), years)
+    after = Named(("year",), years > given[kept].max())
+    factor = (1 + growth.where(after, 0.0))
+    return people * Named(factor.dims, np.cumprod(factor.values, axis=factor.dims.index("year")))
+
+
+def _car_sales(p: xr.Dataset, cars: Named, span: np.ndarray) -> Named:
+    """New cars (vehicle/yr) that keep the stock ``cars`` (over the years ``span``),
+    stock-driven with the car lifetime (its scale held at its first cohort's before it)."""
+    shape = param(p, "car_lifetime_shape", "1")
+    scale = _at_years(param(p, "car_lifetime_scale", "yr"), labels(p, "cohort"), span, "cohort")
+    batch = batch_of(cars, shape, scale)
+    sf = survival(Weibull(unlabelled(shape), unlabelled(scale)), span, batch)
+    out = per_matrix(stock_core.stock_driven, year_first(cars, batch), sf, derived=False)
+    return from_year_first(out["inflow"], batch)
+
+
+def car_market(p: xr.Dataset) -> dict[str, tuple[Named, str]]:
     """The market (new-vehicle sales, vehicle/yr) of every ``segment`` by ``scenario``,
     ``region``, ``year``, scaled to the observed NEV share of sales in the last historic
     year; and the passenger car stock (vehicle), cars per 1000 and population (person)
-    behind the passenger market. A commercial segment's market is held at its size of the last historic year."""
+    behind the passenger market. A commercial segment's market is held at its size of the
+    last historic year. Values: (array, unit)."""
     h = int(p.attrs["history_end"])
-    years = p["year"].values
+    years = labels(p, "year")
     span = np.arange(years[0] - SPIN_UP, years[-1] + 1)
-    t = xr.DataArray(span.astype(float), dims="year", coords={"year": span})
-    saturation, rate = plain(p["cars_per_1000_saturation"], "1"), plain(p["cars_per_1000_rate"], "1/yr")
-    start = plain(p["cars_per_1000_observed"], "1")
-    per_1000 = saturation / (1 + (saturation / start - 1) * np.exp(-rate * (t - h)))
+    in_model = slice(SPIN_UP, None)  # the model's years within span
+    t = Named(("year",), span.astype(float))
+    saturation, rate = param(p, "cars_per_1000_saturation", "1"), param(p, "cars_per_1000_rate", "1/yr")
+    start = param(p, "cars_per_1000_observed", "1")
+    per_1000 = saturation / (1 + (saturation / start - 1) * _exp(-rate * (t - h)))
     people = population(p, span)
-    cars = (plain(people, "person") * per_1000 / 1000).pint.quantify("vehicle", unit_registry=ureg)
-    lifetime = Weibull(p["car_lifetime_shape"], _extended(p["car_lifetime_scale"], "cohort", span))
-    car_sales = plain(stock.stock_driven(cars, lifetime)["inflow"].sel(year=years), "vehicle/yr")
-    segment = p["segment"]
-    passenger = segment == PASSENGER
-    unit_market = xr.where(passenger, car_sales, 1.0)
-    nev_sales = plain(p["nev_registrations"].sel(year=h), "vehicle/yr")
-    scale = nev_sales / (plain(p["nev_share_observed"], "1") * unit_market.sel(year=h))
+    cars = people * per_1000 / 1000
+    car_sales = _car_sales(p, cars, span)
+    car_sales = _in_model(car_sales, in_model)
+    passenger = Named(("segment",), labels(p, "segment") == PASSENGER)
+    unit_market = car_sales.where(passenger, 1.0)
+    at_h = {"year": int(np.flatnonzero(years == h)[0])}
+    registrations = param(p, "nev_registrations", "vehicle/yr")
+    scale = registrations.isel(**at_h) / (param(p, "nev_share_observed", "1") * unit_market.isel(**at_h))
     # a declared break (1): the scenario's own car market runs as given, not scaled to the observed one
-    scale = xr.where(passenger & (plain(p["projection_break"], "1") > 0), 1.0, scale)
-    car_scale = scale.sel(segment=PASSENGER, drop=True)
+    scale = Named.of((), 1.0).where(passenger & (param(p, "projection_break", "1") > 0), scale)
+    car_scale = scale.isel(segment=int(np.flatnonzero(passenger.values)[0]))
     market = unit_market * scale
     # A commercial market's history is unknown beyond its last year: it is at least the
     # NEV sales of each year (the early e-bus wave of 2015-17 exceeds today's market)
-    registrations = plain(p["nev_registrations"], "vehicle/yr")
-    market = xr.where(~passenger & (market["year"] <= h), np.maximum(market, registrations), market)
-    return xr.Dataset({
-        "total_car_stock": cars.sel(year=years) * car_scale,
-        "total_vehicle_sales": market.pint.quantify("vehicle/yr", unit_registry=ureg),
-        "cars_per_1000": (per_1000.sel(year=years) * car_scale).pint.quantify("1", unit_registry=ureg),
-        "population": people.sel(year=years),
-    })
+    market = market.maximum(registrations).where(~passenger & (Named(("year",), years) <= h), market)
+    return {
+        "total_car_stock": (_in_model(cars, in_model) * car_scale, "vehicle"),
+        "total_vehicle_sales": (market, "vehicle/yr"),
+        "cars_per_1000": (_in_model(per_1000, in_model) * car_scale, "1"),
+        "population": (_in_model(people, in_model), "person"),
+    }
+
+
+def _exp(a: Named) -> Named:
+    return Named(a.dims, np.exp(a.values))
+
+
+def _in_model(a: Named, in_model: slice) -> Named:
+    """``a`` over the model's years of the spin-up span."""
+    return Named(a.dims, a.values[tuple(in_model if d == "year" else slice(None) for d in a.dims)])
 
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
@@ -103,30 +140,35 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     them. The history ends at ``p.attrs["history_end"]``."""
     h = int(p.attrs["history_end"])
     market = car_market(p)
-    years = p["year"]
-    market_sales = plain(market["total_vehicle_sales"], "vehicle/yr")
-    registrations = plain(p["nev_registrations"], "vehicle/yr")
-    observed = plain(p["nev_share_observed"], "1")
+    years = labels(p, "year")
+    market_sales = market["total_vehicle_sales"][0]
+    registrations = param(p, "nev_registrations", "vehicle/yr")
+    observed = param(p, "nev_share_observed", "1")
     # the share's slope over the last historic year, which the projection continues
-    before = market_sales.sel(year=h - 1, drop=True)
-    slope = (observed - registrations.sel(year=h - 1, drop=True) / before.where(before > 0)).fillna(0.0)
+    before_h = {"year": int(np.flatnonzero(years == h - 1)[0])}
+    before = market_sales.isel(**before_h)
+    slope = (observed - registrations.isel(**before_h) / before.where(before > 0, np.nan)).fillna(0.0)
     trend = (
-        plain(p["nev_share_of_sales_weight"], "1") * observed
-        + plain(p["nev_share_of_sales_slope_weight"], "yr") * slope
-        + plain(p["nev_share_of_sales_rest"], "1")
+        param(p, "nev_share_of_sales_weight", "1") * observed
+        + param(p, "nev_share_of_sales_slope_weight", "yr") * slope
+        + param(p, "nev_share_of_sales_rest", "1")
     )
-    line = plain(p["nev_share_of_sales_line_weight"], "1") * observed + plain(p["nev_share_of_sales_line_rest"], "1")
-    share_projected = np.minimum(trend, line).clip(0.0, 1.0)  # the trend, capped by the straight line
-    nev_sales = xr.where(years <= h, registrations, share_projected * market_sales)
-    share = nev_sales / market_sales.where(market_sales > 0)
-    sales = (nev_sales * plain(p["powertrain_share"], "1").rename(cohort="year")).pint.quantify("vehicle/yr", unit_registry=ureg)
-    by_powertrain = stock.inflow_driven(sales, vehicle_lifetime(p))
-    return xr.Dataset(
+    line = param(p, "nev_share_of_sales_line_weight", "1") * observed + param(p, "nev_share_of_sales_line_rest", "1")
+    capped = trend.minimum(line)  # the trend, capped by the straight line
+    share_projected = Named(capped.dims, np.clip(capped.values, 0.0, 1.0))
+    nev_sales = registrations.where(Named(("year",), years) <= h, share_projected * market_sales)
+    share = nev_sales / market_sales.where(market_sales > 0, np.nan)
+    sales = nev_sales * param(p, "powertrain_share", "1").rename(cohort="year")
+    lifetime = vehicle_lifetime(p)
+    batch = batch_of(sales, extra=lifetime.dims)
+    out = stock_core.inflow_driven(year_first(sales, batch), survival(lifetime, years, batch), derived=False)
+    return dataset(
         {
-            "vehicle_sales": sales,
-            "vehicle_stock": by_powertrain["stock"],
-            "vehicle_retired": by_powertrain["outflow"],
-            "nev_share_of_sales": share.fillna(0.0).pint.quantify("1", unit_registry=ureg),
+            "vehicle_sales": (sales, "vehicle/yr"),
+            "vehicle_stock": (from_year_first(out["stock"], batch), "vehicle"),
+            "vehicle_retired": (from_year_first(out["outflow"], batch), "vehicle/yr"),
+            "nev_share_of_sales": (share.fillna(0.0), "1"),
             **market,
-        }
+        },
+        p,
     )

@@ -13,12 +13,16 @@ Comparisons are written so that NaN fails them (``not (x <= limit)``): a hole ne
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 import xarray as xr
 
-from . import balance
+from . import balance, stock_core
+from .arrays import Named, from_xarray
 from .errors import InvariantError
-from .units import is_quantified
+from .units import attach, is_quantified
 
 BALANCE_TOLERANCE = 1e-9
 """Largest balance error allowed, relative to the largest flow or stock in the balance."""
@@ -26,8 +30,8 @@ NEGATIVE_TOLERANCE = 1e-9
 """A flow may dip below zero by this much relative to its largest value (rounding)."""
 
 
-def _values(da: xr.DataArray) -> np.ndarray:
-    return np.asarray(da.data.magnitude if is_quantified(da) else da.values, dtype=float)
+def _values(da: xr.DataArray | xr.Variable) -> np.ndarray:
+    return np.asarray(da.data.magnitude if is_quantified(da.data) else da.values, dtype=float)
 
 
 def _unit(da: xr.DataArray) -> str:
@@ -43,11 +47,17 @@ def _first_bad(da: xr.DataArray, bad: np.ndarray) -> tuple[float, str, dict]:
     return float(_values(da)[index]), ", ".join(f"{dim} {label}" for dim, label in labels.items()), labels
 
 
+def _labelled(a: Named, ds: xr.Dataset, unit: str | None = None) -> xr.DataArray:
+    """``a`` as a DataArray with ``ds``'s labels (and ``unit``), to say where a value is bad."""
+    data = a.values if unit is None else attach(a.values, unit)
+    return xr.DataArray(data, dims=a.dims, coords={d: ds.variables[d] for d in a.dims if d in ds.coords})
+
+
 def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], observed=()) -> None:
     """Every parameter finite and inside ``ranges[name]`` (default ``[0, inf)``); the
     ``observed`` ones may be empty (NaN: not observed) but never infinite."""
-    for name, da in p.data_vars.items():
-        values = _values(da)
+    for name in p.data_vars:
+        values = _values(p.variables[name])
         low, high = ranges.get(name, (0.0, np.inf))
         if name in observed:
             values = np.where(np.isnan(values), low, values)
@@ -60,6 +70,7 @@ def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], obse
             else:
                 expected = "a number > 0" if 0 < low <= np.finfo(float).tiny else f"a number >= {low:g}"
         if bad.any():
+            da = p[name]
             value, place, labels = _first_bad(da, bad)
             scenario = str(labels.get("scenario", ""))
             origin = da.attrs.get(f"file_{scenario}", "")
@@ -71,48 +82,58 @@ def check_parameters(p: xr.Dataset, ranges: dict[str, tuple[float, float]], obse
 def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
     """All result invariants of ``system``; returns the largest absolute and relative error
     of every balance, keyed ``"process (quantity)"``, when every one holds."""
-    for name, var in system.variables.items():
-        da = results[name]
-        values = _values(da)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            value, place, _ = _first_bad(da, bad)
-            raise InvariantError(None, name, f"finite values; got {value:g} at {place}")
-        if var.kind in ("flow", "stock", "part", "total"):
-            floor = -NEGATIVE_TOLERANCE * (np.max(np.abs(values)) if values.size else 0.0)
-            bad = ~(values >= floor)
-            if bad.any():
-                value, place, _ = _first_bad(da, bad)
-                raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(da)} at {place}")
+    largest = {name: _finite_and_not_negative(results, name, var.kind) for name, var in system.variables.items()}
     for name, var in system.variables.items():
         if var.at_most:
-            limit = results[var.at_most]
-            total = results[name].sum([d for d in results[name].dims if d not in limit.dims])
-            excess = _values(total - limit.pint.to(total.data.units) if is_quantified(limit) else total - limit)
-            bad = ~(excess <= NEGATIVE_TOLERANCE * max(np.max(np.abs(_values(limit))), np.finfo(float).tiny))
+            unit = system.unit(name)
+            total = from_xarray(results.variables[name], unit)
+            limit = from_xarray(results.variables[var.at_most], unit)
+            for dim in set(total.dims) - set(limit.dims):
+                total = total.sum(dim)
+            excess = (total - limit).values
+            bad = ~(excess <= NEGATIVE_TOLERANCE * max(stock_core.largest_abs(limit.values), np.finfo(float).tiny))
             if bad.any():
-                value, place, _ = _first_bad(total, bad)
-                raise InvariantError(None, name, f"at most {var.at_most}; got {value:.6g}{_unit(total)} at {place}")
+                located = _labelled(total, results, unit)
+                value, place, _ = _first_bad(located, bad)
+                raise InvariantError(None, name, f"at most {var.at_most}; got {value:.6g}{_unit(located)} at {place}")
     for whole in {v.part_of for v in system.variables.values() if v.part_of}:
         parts = [n for n, v in system.variables.items() if v.part_of == whole]
-        gap = sum(results[n] for n in parts) - results[whole]
-        _within(gap, results[[whole, *parts]], f"the parts of {whole} ({', '.join(parts)})")
+        unit = system.unit(whole)
+        gap = functools.reduce(operator.add, (from_xarray(results.variables[n], unit) for n in parts)) - from_xarray(results.variables[whole], unit)
+        _within(gap, results, max(largest[n] for n in [whole, *parts]), f"the parts of {whole} ({', '.join(parts)})")
     errors = {}
     for process, quantity in system.balances():
-        names = balance.involved(system, process, quantity)
-        gap = balance.process_balance(results, system, process, quantity)
-        errors[f"{process} ({quantity})"] = _within(gap, results[names], f"the balance of {process} ({quantity})")
+        scale = max(largest[n] for n in balance.involved(system, process, quantity))
+        gap = balance.gap(results, system, process, quantity)
+        errors[f"{process} ({quantity})"] = _within(gap, results, scale, f"the balance of {process} ({quantity})")
     return errors
 
 
-def _within(gap: xr.DataArray, involved: xr.Dataset, what: str) -> dict[str, float]:
-    """Raise unless every ``|gap|`` is within the tolerance of the largest involved value;
-    else return the largest absolute and relative gap."""
-    scale = max(balance.largest(v) for v in involved.data_vars.values())
-    values = np.abs(_values(gap))
+def _finite_and_not_negative(results: xr.Dataset, name: str, kind: str) -> float:
+    """Raise unless variable ``name`` is finite and, for a flow, stock, part or total,
+    >= 0 (within the tolerance); return its largest absolute value.
+
+    Its smallest and largest values decide (NaN and infinities carry into them): two
+    reductions, no temporary arrays; the places are looked up only when one fails."""
+    values = _values(results.variables[name])
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        value, place, _ = _first_bad(results[name], ~np.isfinite(values))
+        raise InvariantError(None, name, f"finite values; got {value:g} at {place}")
+    largest = max(high, -low)
+    if kind in ("flow", "stock", "part", "total") and not low >= -NEGATIVE_TOLERANCE * largest:
+        value, place, _ = _first_bad(results[name], ~(values >= -NEGATIVE_TOLERANCE * largest))
+        raise InvariantError(None, name, f"values >= 0; got {value:.6g}{_unit(results[name])} at {place}")
+    return largest
+
+
+def _within(gap: Named, results: xr.Dataset, scale: float, what: str) -> dict[str, float]:
+    """Raise unless every ``|gap|`` is within the tolerance of ``scale`` (the largest value
+    of the variables it adds up); else return the largest absolute and relative gap."""
+    values = np.abs(gap.values)
     bad = ~(values <= BALANCE_TOLERANCE * max(scale, np.finfo(float).tiny))
     if bad.any():
-        value, place, _ = _first_bad(gap, bad)
+        value, place, _ = _first_bad(_labelled(gap, results), bad)
         raise InvariantError(None, what, f"an error within {BALANCE_TOLERANCE:g} of {scale:.6g}; got {abs(value):.6g} at {place}")
     largest = float(values.max()) if values.size else 0.0
     return {"max_abs_balance_error": largest, "max_rel_balance_error": largest / scale if scale > 0 else largest}

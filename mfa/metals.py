@@ -9,9 +9,12 @@ system definition gives a material twin (``content_of``) becomes a material vari
 
 from __future__ import annotations
 
-import numpy as np
+import functools
+import operator
+
 import xarray as xr
 
+from .arrays import dataset, from_xarray, param
 from .units import is_rate, plain, ureg
 
 
@@ -33,42 +36,24 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     chemistry; and the intensity, pack mass per kWh and black-mass yield themselves (in
     the results, so that readers of the run folder alone can split any battery flow by
     chemistry into material, pack tonnage and black mass)."""
-    intensity = p["metal_intensity"]
-    pairs = system.content_pairs()
-    # every twin in one contraction: the capacity variables share their dims, so stack
-    # them (numpy, in kWh or kWh/yr, whose magnitudes times t/kWh are t or t/yr) and
-    # contract chemistry once, instead of one pint-xarray product per variable
-    # material is by element only: segments are summed first (linear, so exact)
-    capacity = {c: results[c].sum("segment") if "segment" in results[c].dims else results[c] for c in pairs.values()}
-    first = capacity[next(iter(pairs.values()))]
-    dims = [d for d in first.dims if d != "chemistry"]
-    stacked = np.stack([plain(capacity[c], "kWh/yr" if is_rate(capacity[c].data.units) else "kWh").transpose(*dims, "chemistry").values
-                        for c in pairs.values()])
-    per_kwh = plain(intensity, "t/kWh")
-    by_scenario = per_kwh.transpose("scenario", "chemistry", "element").values
-    axis = dims.index("scenario")
-    metal = np.einsum(_subscripts(len(dims), axis), stacked, by_scenario)
-    coords = {d: first[d] for d in dims} | {"element": per_kwh["element"]}
-    out = xr.Dataset({
-        name: xr.DataArray(metal[k], dims=[*dims, "element"], coords=coords).pint.quantify(
-            "t/yr" if is_rate(results[c].data.units) else "t", unit_registry=ureg)
-        for k, (name, c) in enumerate(pairs.items())
-    })
-    out["metal_demand_by_chemistry"] = content(capacity["battery_capacity_demand"], intensity, keep_chemistry=True)
+    per_kwh = param(p, "metal_intensity", "t/kWh")
+    out = {}
+    for name, of in system.content_pairs().items():
+        capacity = from_xarray(results.variables[of], system.unit(of))
+        # material is by element only: segments are summed first (linear, so exact)
+        capacity = capacity.sum("segment") if "segment" in capacity.dims else capacity
+        # kWh (or kWh/yr) times t/kWh: the material's t (or t/yr), one contraction of chemistry
+        out[name] = (capacity.dot(per_kwh, "chemistry"), system.unit(name))
+    demand = from_xarray(results.variables["battery_capacity_demand"], "kWh/yr")
+    out["metal_demand_by_chemistry"] = ((demand.sum("segment") if "segment" in demand.dims else demand) * per_kwh, "t/yr")
     for name in ("metal_intensity", "pack_mass_per_kwh", "black_mass_yield"):
-        out[name] = p[name]
-    return out
-
-
-def _subscripts(n_dims: int, scenario_axis: int) -> str:
-    """einsum of (variable, *dims, chemistry) with (scenario, chemistry, element)."""
-    letters = "abcdefghij"[:n_dims]
-    return f"v{letters}z,{letters[scenario_axis]}zy->v{letters}y"
+        out[name] = p.variables[name]
+    return dataset(out, p)
 
 
 def recycle(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Recovered material and process loss of the material entering recycling (whatever
     the system routes there), by ``element``, at the year's process efficiency."""
-    incoming = sum(results[n] for n in system.inflows("recycling", "metal"))
-    recovered = incoming * p["recovery_efficiency"]
-    return xr.Dataset({"metal_recovered": recovered, "metal_process_loss": incoming - recovered})
+    incoming = functools.reduce(operator.add, (from_xarray(results.variables[n], "t/yr") for n in system.inflows("recycling", "metal")))
+    recovered = incoming * param(p, "recovery_efficiency", "1")
+    return dataset({"metal_recovered": (recovered, "t/yr"), "metal_process_loss": (incoming - recovered, "t/yr")}, p)

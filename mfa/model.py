@@ -4,15 +4,17 @@ invariant on what came out. Nothing else."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
+import pint
 import xarray as xr
 
-from . import config, definition, invariants, parameters
+from . import config, definition, invariants, parameters, units
 from .errors import InputError
-from .units import ureg
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +60,18 @@ def _run(scenarios, draws, params, system: definition.System) -> tuple[xr.Datase
     invariants.check_parameters(p, parameters.RANGES, parameters.OBSERVED)
     log.info("parameters built and checked for %d scenarios", len(scenarios))
 
+    variables: dict[str, xr.Variable] = {}
+    coords = xr.Coordinates()
     results = xr.Dataset()
     for step in system.steps:
         out = system.step_function(step)(p, results, system)
-        results = results.merge(_conform(out, step, system))
+        variables.update(_conform(out, step, system))
+        coords = _merged(coords, out.coords)
         for name in system.of_kind("total"):
             if system.variables[name].step == step:
-                results[name] = sum(results[n] for n in system.variables[name].sum_of)
+                variables[name] = functools.reduce(operator.add, (variables[n] for n in system.variables[name].sum_of))
+        # one Dataset of the variables so far: merging step by step aligns everything anew
+        results = xr.Dataset(variables, coords=coords)
     results = results.transpose(*[d for d in ("sample", *definition.BASE_DIMS) if d in results.dims], ...)
     for name, var in system.variables.items():
         results[name].attrs.update(long_name=var.long_name, description=var.description)
@@ -84,8 +91,8 @@ def _run(scenarios, draws, params, system: definition.System) -> tuple[xr.Datase
     return results, p
 
 
-def _conform(out: xr.Dataset, step: str, system: definition.System) -> xr.Dataset:
-    """``out`` with exactly the variables ``step`` declares (totals aside), each in its
+def _conform(out: xr.Dataset, step: str, system: definition.System) -> dict[str, xr.Variable]:
+    """``out``'s variables, exactly those ``step`` declares (totals aside), each in its
     declared unit and with its declared dims; anything else is a definition error."""
     declared = [n for n in system.step_variables(step) if system.variables[n].kind != "total"]
     missing, extra = sorted(set(declared) - set(out.data_vars)), sorted(set(out.data_vars) - set(declared))
@@ -93,12 +100,22 @@ def _conform(out: xr.Dataset, step: str, system: definition.System) -> xr.Datase
         raise ValueError(f"step {step!r} of the system definition: missing {missing}, undeclared {extra}")
     conformed = {}
     for name in declared:
-        da = out[name]
+        variable = out.variables[name]
         unit = system.unit(name)
-        if da.data.units != ureg.Unit(unit):  # converting costs a pint-xarray round trip: only when needed
-            da = da.pint.to(unit)
+        if not isinstance(variable.data, pint.Quantity):
+            raise ValueError(f"step {step!r}: {name} has no unit, the definition says {unit}")
+        if variable.data.units != units.as_unit(unit):
+            variable = variable.copy(data=units.attach(units.magnitude(variable.data, unit), unit))
         wanted = set(system.dims_of(name))
-        if set(da.dims) - {"sample"} != wanted:
-            raise ValueError(f"step {step!r}: {name} has dims {da.dims}, the definition says {sorted(wanted)}")
-        conformed[name] = da
-    return xr.Dataset(conformed)
+        if set(variable.dims) - {"sample"} != wanted:
+            raise ValueError(f"step {step!r}: {name} has dims {variable.dims}, the definition says {sorted(wanted)}")
+        conformed[name] = variable
+    return conformed
+
+
+def _merged(coords: xr.Coordinates, more: xr.Coordinates) -> xr.Coordinates:
+    """``coords`` and the coordinates of ``more`` it lacks (the steps share the parameters' labels)."""
+    new = [k for k in more if k not in coords]
+    if not new:
+        return coords
+    return xr.Coordinates({**coords.variables, **{k: more.variables[k] for k in new}}, indexes={**coords.xindexes, **{k: more.xindexes[k] for k in new if k in more.xindexes}})
