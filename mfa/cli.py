@@ -38,10 +38,10 @@ from .io import rundir
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
-DERIVED = ("report.html", "feedstock*.csv", "secondary_supply*.csv")
-"""Files of a run folder computed from the run's results (by ``--report`` or ``mfa
-report``): a new run drops them unless it writes them again, as they would describe the
-old results."""
+DERIVED = ("report.html", "feedstock*.csv", "secondary_supply*.csv", "plots")
+"""Files of a run folder computed from the run's results (by ``--plots``, ``--report`` or
+``mfa report``): a new run drops them unless it writes them again, as they would describe
+the old results."""
 
 _OS_WORDS = {
     errno.ENOSPC: "disk full", errno.EDQUOT: "disk full (quota exceeded)",
@@ -228,10 +228,11 @@ def sampling_options(command):
 @sampling_options
 @click.option("--boundaries", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Region polygons (GeoJSON, GPKG) with a GB/T 2260 code field: gis.nc gets polygons instead of points.")
 @click.option("--code-field", default=None, help="The boundaries' code field (default: found by name, e.g. code, adcode).")
-@click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`).")
+@click.option("--plots", "with_plots", is_flag=True, help="Also draw plots/*.png: demand, recovery, carbon by scenario, demand by chemistry (fan charts with --samples).")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html (as `mfa report`) and the plots of --plots.")
 @LANG_OPTION
-def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, store, workers, scheduler, boundaries, code_field, with_report, lang) -> None:
-    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv, results.xlsx and plots."""
+def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, store, workers, scheduler, boundaries, code_field, with_plots, with_report, lang) -> None:
+    """Run a case and write results.nc, gis.nc, results.gpkg, summary.csv, calibration.csv and results.xlsx (plots with --plots or --report)."""
     start = time.perf_counter()
     with _progress() as progress, rundir.replacing(out, derived=DERIVED) as staging, contextlib.ExitStack() as scratch:
         task = progress.add_task("loading scenarios and inputs", total=3 + bool(samples) + with_report)
@@ -258,7 +259,8 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, st
                                                    on_samples=lambda k: progress.advance(bar, k), params=params)
             cluster.close()  # the quantiles are computed in this process, as before
         progress.update(task, advance=1, description=f"writing outputs to {out}")
-        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang=lang)
+        with_plots = with_plots or with_report
+        paths, cal, gis_report = outputs.write_all(results, params, scenarios, staging, sampled, boundaries, code_field, lang=lang, with_plots=with_plots)
         if with_report:
             from .io import excel
             from .report.html import write_report
@@ -283,6 +285,8 @@ def run(case, scenario_names, out, overrides, samples, sampling, seed, chunk, st
     if overlay.exists():
         summary.add_row("calibrated values", f"from {overlay} (mfa calibrate); delete it to run the case's own values")
     summary.add_row("gis.nc regions", _gis_line(gis_report))
+    if not with_plots:
+        summary.add_row("plots", "not drawn: add --plots (or --report) for plots/*.png")
     for name, path in paths.items():
         summary.add_row(name, str(path))
     console.print(summary)

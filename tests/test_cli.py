@@ -152,12 +152,18 @@ def test_watt_hours_where_kilowatt_hours_are_expected_are_converted(case_copy, t
 
 
 def test_the_command_itself(tmp_path):
-    """The installed entry point runs one scenario and writes every output; a bad run exits 2."""
+    """The installed entry point runs one scenario and writes every output, but no plots
+    unless asked (the old run's plots, which describe the old results, are dropped); a
+    bad run exits 2."""
     out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "results.nc").write_text("an earlier run")
+    (out / "plots" / "demand.png").write_text("an earlier run's plot")
     ok = subprocess.run([sys.executable, "-m", "mfa.cli", "run", "--scenario", "positive", "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr
-    assert (out / "results.nc").exists() and (out / "calibration.csv").exists()
-    assert "largest mass-balance error" in ok.stdout
+    assert (out / "results.nc").exists() and (out / "calibration.csv").exists() and (out / "results.xlsx").exists()
+    assert not (out / "plots").exists()
+    assert "largest mass-balance error" in ok.stdout and "not drawn: add --plots" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "mfa.cli", "run", "--set", "fleet.passenger_share=2", "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -70,12 +70,21 @@ def test_results_nc_golden(study_run):
 
 def test_every_output_file_exists(study_run):
     _, paths, _ = study_run
-    for name in ("results", "summary", "calibration", "demand", "recovery", "carbon", "demand_by_chemistry"):
+    for name in ("results", "gis", "geopackage", "summary", "calibration", "parameters", "workbook"):
         assert paths[name].exists() and paths[name].stat().st_size > 0, name
+    assert not any(path.suffix == ".png" for path in paths.values())  # plots on request only
     summary = pd.read_csv(paths["summary"])
     assert {"scenario", "region", "variable", "detail", "unit", "cumulative_2023_2050", "value_2030", "value_2050"} <= set(summary.columns)
     for unit in set(summary["unit"]) | set(summary["cumulative_unit"].dropna()):
         cf_units.Unit(unit)
+
+
+def test_plots_on_request(study_run, tmp_path):
+    results, _, _ = study_run
+    paths = outputs.write_plots(results, tmp_path / "plots")
+    assert set(paths) == {"demand", "recovery", "carbon", "demand_by_chemistry"}
+    for path in paths.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
 
 
 def _change(stock: xr.DataArray, unit: str) -> xr.DataArray:

@@ -54,14 +54,14 @@ def _record_savefig(original, into: dict):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run of the default case plus its report (the test's outputs folder); every PNG
-    the run and the report save is recorded in :data:`SAVED_FIGURES`."""
+    """A run of the default case with its plots, plus its report (the test's outputs
+    folder); every PNG the run and the report save is recorded in :data:`SAVED_FIGURES`."""
     from matplotlib.figure import Figure
 
     out = tmp_path_factory.mktemp("outputs")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Figure, "savefig", _record_savefig(Figure.savefig, SAVED_FIGURES))
-        result = CliRunner().invoke(main, ["run", "--out", str(out)])
+        result = CliRunner().invoke(main, ["run", "--plots", "--out", str(out)])
         assert result.exit_code == 0, result.output
         write_report(out, sankey_year=SANKEY_YEAR)
     return out
@@ -549,7 +549,8 @@ def test_every_file_of_the_run_is_listed(run_dir, provinces_dir):
     for folder in (run_dir, provinces_dir):
         # the run folder's hidden marker (.mfa-outputs, mfa.io.rundir) is no file for a reader
         present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")}
-        assert {"gis.nc", "results.gpkg", "parameters.csv", "parameters.nc", "system.yaml", "report.html"} <= present
+        # --report draws the run's plots too (as --plots)
+        assert {"gis.nc", "results.gpkg", "parameters.csv", "parameters.nc", "system.yaml", "report.html", "plots/demand.png"} <= present
         assert listed_files(folder / "report.html") == present
 
 

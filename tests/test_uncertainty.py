@@ -139,7 +139,7 @@ def test_bad_distribution_is_a_clear_error(tmp_path):
 
 def test_run_with_samples_writes_quantiles_and_fans(tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", "--scenario", "positive", "--samples", "8", "--chunk", "4", "--out", str(out)])
+    result = CliRunner().invoke(main, ["run", "--scenario", "positive", "--samples", "8", "--chunk", "4", "--plots", "--out", str(out)])
     assert result.exit_code == 0, result.output
     ds = xr.open_dataset(out / "results.nc")
     assert ds["metal_demand_quantile"].dims == ("quantile", "scenario", "region", "year", "element")

@@ -1,18 +1,16 @@
-"""All outputs of a run, written to one folder: results, GIS layers, tables, plots, and
+"""All outputs of a run, written to one folder: results, GIS layers, tables, plots on request, and
 what makes the folder self-contained (parameters.csv with the provenance of every
 setting and input row, parameters.nc with every value used, the system definition)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
-import shutil
-
 from .. import calibration, config, definition, provenance, regions
-from ..report import i18n, plots
 from . import atomic_path, excel, geopackage, gis, netcdf, tables
 
 
@@ -25,14 +23,16 @@ def write_all(
     boundaries: Path | None = None,
     code_field: str | None = None,
     lang: str = "en",
+    with_plots: bool = False,
 ) -> tuple[dict[str, Path], pd.DataFrame, dict]:
     """results.nc, gis.nc, gis.gpkg, gis_fields.csv, results.gpkg, summary.csv,
-    calibration.csv and plots; returns their paths, the calibration table and the GIS
-    report (matched/unmatched region codes). With ``samples`` (Monte-Carlo headline
-    outputs), results.nc gains a ``<name>_quantile`` variable per output and fan charts
-    are drawn. With ``boundaries`` (GeoJSON, GPKG) the regions of gis.nc, gis.gpkg and
-    results.gpkg are polygons instead of points. ``results.xlsx`` holds the tables a
-    planner uses; ``lang``: the language of its sheet and column names and of the plots' words."""
+    calibration.csv, results.xlsx and, ``with_plots``, the PNGs of :func:`write_plots`;
+    returns their paths, the calibration table and the GIS report (matched/unmatched
+    region codes). With ``samples`` (Monte-Carlo headline outputs), results.nc gains a
+    ``<name>_quantile`` variable per output. With ``boundaries`` (GeoJSON, GPKG) the
+    regions of gis.nc, gis.gpkg and results.gpkg are polygons instead of points.
+    ``results.xlsx`` holds the tables a planner uses; ``lang``: the language of its
+    sheet and column names and of the plots' words."""
     out = Path(out)
     first = next(iter(scenarios.values()))
     attrs = {
@@ -71,12 +71,24 @@ def write_all(
         shutil.copyfile(definition.DEFAULT, tmp)
     paths["system"] = out / "system.yaml"
     paths["workbook"] = excel.write_workbook(out, lang)
+    if with_plots:
+        paths.update(write_plots(results, out / "plots", samples, lang))
+    return paths, cal, gis_report
+
+
+def write_plots(results: xr.Dataset, folder: Path, samples: xr.Dataset | None = None, lang: str = "en") -> dict[str, Path]:
+    """The run's PNGs in ``folder``: demand, recovery and carbon by scenario, demand by
+    chemistry (and by segment), with ``samples`` the fan charts; their paths by name.
+    Not part of every run: matplotlib's import and the PNG encoding take longer than
+    the rest of a small run (``mfa run --plots``, or ``--report``)."""
+    from ..report import i18n, plots
+
+    paths = {}
     with i18n.drawing(lang):
-        for plot in plots.all_plots(results, out / "plots"):
+        for plot in plots.all_plots(results, folder):
             paths[plot.stem] = plot
         if samples is not None:
-            totals = samples.total
             for name in ("metal_demand", "metal_recovered", "carbon_reduction"):
                 title = i18n.t("plots.fan_title", title=i18n.t(f"fan.{name}"))
-                paths[f"fan_{name}"] = plots.fan(totals, name, out / "plots" / f"fan_{name}.png", title)
-    return paths, cal, gis_report
+                paths[f"fan_{name}"] = plots.fan(samples.total, name, folder / f"fan_{name}.png", title)
+    return paths

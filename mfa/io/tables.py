@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from ..units import is_quantified, is_rate, udunits, ureg
+from ..units import is_rate, magnitude_and_unit, udunits, ureg
 from . import atomic_path
 
 MILESTONES = (2030, 2040, 2050)
@@ -34,10 +34,9 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
 
     frames = []
     for name in definition.load().summary:
-        da = results[name]
-        da = with_total(da.sum([d for d in definition.load().summed_dims if d in da.dims]))
-        unit = da.data.units if is_quantified(da) else None
-        values = da.pint.dequantify() if unit is not None else da
+        # sums and selections on plain numbers: on a pint array each costs milliseconds (mfa.io.netcdf.dequantified)
+        values, unit = magnitude_and_unit(results[name], name)
+        values = with_total(values.sum([d for d in definition.load().summed_dims if d in values.dims]))
         is_flow = unit is not None and is_rate(unit)
         detail_dims = [d for d in values.dims if d not in ("scenario", "region", "year")]
         table = pd.DataFrame({f"value_{y}": values.sel(year=y).to_series() for y in MILESTONES if y in values["year"]})
