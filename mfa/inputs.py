@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,22 +33,30 @@ GRADES = {"A", "B", "C", "D"}
 
 def per_file_version(function):
     """``function(path, *args)`` computed once per version of the file at ``path``: its
-    answers are cached under the file's size, modification time and inode (a file
-    replaced by another, as atomic writes do), so an edited file is read again and an
-    unchanged one never is. A missing file is an input error."""
+    answers are cached under the file's :func:`version`, so an edited file is read again
+    and an unchanged one never is. A missing file is an input error."""
     cached = functools.lru_cache(maxsize=256)(lambda path, _version, *args: function(path, *args))
 
     @functools.wraps(function)
     def wrapper(path, *args):
         path = Path(path)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise InputError(path, "file", "the file does not exist") from None
-        return cached(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino), *args)
+        found = version(path)
+        if found is None:
+            raise InputError(path, "file", "the file does not exist")
+        return cached(path, found, *args)
 
     wrapper.cache_clear = cached.cache_clear
     return wrapper
+
+
+def version(path: Path) -> tuple[int, int, int] | None:
+    """The version of the file at ``path``: its modification time, size and inode (a
+    file replaced by another, as atomic writes do); ``None`` when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 def read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool = False) -> pd.DataFrame:
