@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -133,17 +135,17 @@ def _convert(df: pd.DataFrame, path: Path, unit: str) -> np.ndarray:
 class Table:
     """Numbers on named dims: ``values`` has one axis per entry of ``dims``, labelled by
     ``coords[dim]``, in ``unit``. Tables read from files are cached and shared, so their
-    arrays are read-only; every method returns a new table."""
+    arrays and coordinates are read-only; every method returns a new table."""
 
     dims: tuple[str, ...]
-    coords: dict[str, np.ndarray]
+    coords: Mapping[str, np.ndarray]
     values: np.ndarray
     unit: str
 
     @classmethod
     def of(cls, da: xr.DataArray, unit: str) -> Table:
         """A plain DataArray in ``unit`` as a read-only table."""
-        coords = {d: _frozen(da[d].values) for d in da.dims}
+        coords = MappingProxyType({d: _frozen(da[d].values) for d in da.dims})
         return cls(tuple(da.dims), coords, _frozen(np.asarray(da.values, dtype=float)), unit)
 
     def axis(self, dim: str) -> int:
@@ -224,9 +226,9 @@ def _table(path: Path, keys: tuple[str, ...], unit: str, where_key: tuple) -> Ta
     if duplicated.any():
         raise InputError(path, ",".join(dims), f"one row per key; {df.loc[duplicated, dims].iloc[0].to_dict()} is repeated")
     if not dims:
-        return Table((), {}, _frozen(np.asarray(df["value"].iloc[0], dtype=float)), unit)
+        return Table((), MappingProxyType({}), _frozen(np.asarray(df["value"].iloc[0], dtype=float)), unit)
     coords, values = _dense(df, dims)
-    return Table(tuple(dims), {d: _frozen(c) for d, c in coords.items()}, _frozen(values), unit)
+    return Table(tuple(dims), MappingProxyType({d: _frozen(c) for d, c in coords.items()}), _frozen(values), unit)
 
 
 def _dense(df: pd.DataFrame, dims: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -413,9 +413,10 @@ def _carbon_path(path: Path, name: str, unit: str, years: np.ndarray, scale: flo
 @per_file_version
 def _carbon_by_element(path: Path, unit: str) -> Table:
     """``primary_emission_factor_<element>`` rows by ``element``, in ``unit``."""
-    rows = {name.removeprefix("primary_emission_factor_"): value for name, value in _carbon_rows(path).items() if name.startswith("primary_emission_factor_")}
-    values = [ureg.Quantity(v, u).to(unit).magnitude for vs, us in (rows[e][1:] for e in rows) for v, u in zip(vs, us)]
-    elements = [e for e in rows for _ in rows[e][1]]
+    rows = read_rows(path, ("parameter", "year"), constants_allowed=True)
+    rows = rows[rows["parameter"].str.startswith("primary_emission_factor_")]
+    elements = [p.removeprefix("primary_emission_factor_") for p in rows["parameter"]]
+    values = [ureg.Quantity(v, u).to(unit).magnitude for v, u in zip(rows["value"], rows["unit"])]
     return Table(("element",), {"element": np.array(elements)}, np.array(values, dtype=float), unit)
 
 

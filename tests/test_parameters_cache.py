@@ -99,6 +99,8 @@ def test_a_cached_table_cannot_be_changed_by_its_reader():
         table.values[0, 0] = 99.0
     with pytest.raises(ValueError, match="read-only"):
         table.coords["chemistry"][0] = "XX"
+    with pytest.raises(TypeError):
+        table.coords["chemistry"] = np.array(["XX"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         table.unit = "t/kWh"
     mine = inputs.read_table(path, ("chemistry", "element"), "kg/kWh")
