@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -32,22 +35,30 @@ GRADES = {"A", "B", "C", "D"}
 
 def per_file_version(function):
     """``function(path, *args)`` computed once per version of the file at ``path``: its
-    answers are cached under the file's size, modification time and inode (a file
-    replaced by another, as atomic writes do), so an edited file is read again and an
-    unchanged one never is. A missing file is an input error."""
+    answers are cached under the file's :func:`version`, so an edited file is read again
+    and an unchanged one never is. A missing file is an input error."""
     cached = functools.lru_cache(maxsize=256)(lambda path, _version, *args: function(path, *args))
 
     @functools.wraps(function)
     def wrapper(path, *args):
         path = Path(path)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise InputError(path, "file", "the file does not exist") from None
-        return cached(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino), *args)
+        found = version(path)
+        if found is None:
+            raise InputError(path, "file", "the file does not exist")
+        return cached(path, found, *args)
 
     wrapper.cache_clear = cached.cache_clear
     return wrapper
+
+
+def version(path: Path) -> tuple[int, int, int] | None:
+    """The version of the file at ``path``: its modification time, size and inode (a
+    file replaced by another, as atomic writes do); ``None`` when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 def read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool = False) -> pd.DataFrame:
@@ -124,17 +135,17 @@ def _convert(df: pd.DataFrame, path: Path, unit: str) -> np.ndarray:
 class Table:
     """Numbers on named dims: ``values`` has one axis per entry of ``dims``, labelled by
     ``coords[dim]``, in ``unit``. Tables read from files are cached and shared, so their
-    arrays are read-only; every method returns a new table."""
+    arrays and coordinates are read-only; every method returns a new table."""
 
     dims: tuple[str, ...]
-    coords: dict[str, np.ndarray]
+    coords: Mapping[str, np.ndarray]
     values: np.ndarray
     unit: str
 
     @classmethod
     def of(cls, da: xr.DataArray, unit: str) -> Table:
         """A plain DataArray in ``unit`` as a read-only table."""
-        coords = {d: _frozen(da[d].values) for d in da.dims}
+        coords = MappingProxyType({d: _frozen(da[d].values) for d in da.dims})
         return cls(tuple(da.dims), coords, _frozen(np.asarray(da.values, dtype=float)), unit)
 
     def axis(self, dim: str) -> int:
@@ -215,9 +226,9 @@ def _table(path: Path, keys: tuple[str, ...], unit: str, where_key: tuple) -> Ta
     if duplicated.any():
         raise InputError(path, ",".join(dims), f"one row per key; {df.loc[duplicated, dims].iloc[0].to_dict()} is repeated")
     if not dims:
-        return Table((), {}, _frozen(np.asarray(df["value"].iloc[0], dtype=float)), unit)
+        return Table((), MappingProxyType({}), _frozen(np.asarray(df["value"].iloc[0], dtype=float)), unit)
     coords, values = _dense(df, dims)
-    return Table(tuple(dims), {d: _frozen(c) for d, c in coords.items()}, _frozen(values), unit)
+    return Table(tuple(dims), MappingProxyType({d: _frozen(c) for d, c in coords.items()}), _frozen(values), unit)
 
 
 def _dense(df: pd.DataFrame, dims: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:

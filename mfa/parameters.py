@@ -20,7 +20,7 @@ import xarray as xr
 
 from . import config, segments
 from .errors import InputError
-from .inputs import Table, concat, distinct, interpolate, interpolate_years, per_file_version, read_rows, reindex, select_keys, table
+from .inputs import Table, concat, distinct, interpolate, interpolate_years, per_file_version, read_rows, reindex, select_keys, table, version
 from .units import ureg
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,33 @@ def _regional_history(cfg: config.Scenario, history_years: np.ndarray) -> tuple[
     return join(registrations), join(official) if official else None, join(population), join(cpk), join(share)
 
 
+_BUILT: dict[tuple, tuple[dict[str, Table], int]] = {}
+""":func:`scenario_parameters` by settings and versions of the input files they name."""
+
+
 def scenario_parameters(cfg: config.Scenario) -> tuple[dict[str, Table], int]:
     """All parameters of one scenario (no ``scenario`` dim), by name, each on its dims
     and in its unit (every dim has the same labels in every parameter), and the last
-    year of the input data's projections."""
+    year of the input data's projections. Built once per scenario settings and versions
+    of the input files they name: a process running a case again (a planner moving a
+    slider, mfa calibrate changing one setting of one scenario) builds only what changed."""
+    from .provenance import input_files
+
+    files = [config.resolve(name) for name in input_files({"": cfg})]
+    versions = [version(path) for path in files]
+    if None in versions:  # the error names the setting
+        return _scenario_parameters(cfg)
+    key = (cfg.model_dump_json(), tuple(zip(map(str, files), versions)))
+    built = _BUILT.get(key)
+    if built is None:
+        built = _scenario_parameters(cfg)
+        if len(_BUILT) >= 64:  # the oldest out
+            _BUILT.pop(next(iter(_BUILT), None), None)
+        _BUILT[key] = built
+    return dict(built[0]), built[1]
+
+
+def _scenario_parameters(cfg: config.Scenario) -> tuple[dict[str, Table], int]:
     y = cfg.years
     years = np.arange(y.start, y.end + 1)
     fleet, bat, eol, carbon = cfg.fleet, cfg.batteries, cfg.end_of_life, cfg.carbon
@@ -390,9 +413,10 @@ def _carbon_path(path: Path, name: str, unit: str, years: np.ndarray, scale: flo
 @per_file_version
 def _carbon_by_element(path: Path, unit: str) -> Table:
     """``primary_emission_factor_<element>`` rows by ``element``, in ``unit``."""
-    rows = {name.removeprefix("primary_emission_factor_"): value for name, value in _carbon_rows(path).items() if name.startswith("primary_emission_factor_")}
-    values = [ureg.Quantity(v, u).to(unit).magnitude for vs, us in (rows[e][1:] for e in rows) for v, u in zip(vs, us)]
-    elements = [e for e in rows for _ in rows[e][1]]
+    rows = read_rows(path, ("parameter", "year"), constants_allowed=True)
+    rows = rows[rows["parameter"].str.startswith("primary_emission_factor_")]
+    elements = [p.removeprefix("primary_emission_factor_") for p in rows["parameter"]]
+    values = [ureg.Quantity(v, u).to(unit).magnitude for v, u in zip(rows["value"], rows["unit"])]
     return Table(("element",), {"element": np.array(elements)}, np.array(values, dtype=float), unit)
 
 

@@ -99,6 +99,8 @@ def test_a_cached_table_cannot_be_changed_by_its_reader():
         table.values[0, 0] = 99.0
     with pytest.raises(ValueError, match="read-only"):
         table.coords["chemistry"][0] = "XX"
+    with pytest.raises(TypeError):
+        table.coords["chemistry"] = np.array(["XX"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         table.unit = "t/kWh"
     mine = inputs.read_table(path, ("chemistry", "element"), "kg/kWh")
@@ -125,3 +127,16 @@ def test_an_edited_scenario_file_is_read_again_and_each_reader_gets_its_own_copy
     assert "  passenger_share: 0.9 " in text
     base.write_text(text.replace("  passenger_share: 0.9 ", "  passenger_share: 0.85 "), encoding="utf-8")
     assert config.load_scenarios("hainan-study", ["conservative"])["conservative"].fleet.passenger_share == 0.85
+
+
+def test_a_changed_setting_is_built_again_and_the_old_one_still_stands(study):
+    scenarios, p = study
+    scaled = parameters.build(config.load_scenarios("hainan-study", ["conservative"], ["batteries.capacity_scale=1.5"]))
+    history_end = scenarios["conservative"].years.history_end
+    before = p["battery_capacity"].sel(scenario="conservative").data.magnitude
+    after = scaled["battery_capacity"].sel(scenario="conservative").data.magnitude
+    cohorts = p["cohort"].values
+    np.testing.assert_array_equal(after[..., cohorts <= history_end], before[..., cohorts <= history_end])
+    np.testing.assert_allclose(after[..., cohorts > history_end], 1.5 * before[..., cohorts > history_end], rtol=1e-12)
+    again = parameters.build(config.load_scenarios("hainan-study", ["conservative"]))
+    np.testing.assert_array_equal(again["battery_capacity"].sel(scenario="conservative").data.magnitude, before)
