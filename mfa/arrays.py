@@ -35,6 +35,15 @@ def ordered(dims) -> tuple[str, ...]:
     return tuple(sorted(dims, key=_key))
 
 
+def _operator(ufunc, reflected: bool = False):
+    """A binary method of :class:`Named` applying ``ufunc`` (operands swapped when ``reflected``)."""
+
+    def method(self, other):
+        return self._binary(other, ufunc, reflected)
+
+    return method
+
+
 class Named:
     """A numpy array whose axes are the dims ``dims`` (in :func:`ordered` order);
     ``+ - * /``, comparisons and :meth:`where` broadcast by dim name."""
@@ -75,50 +84,18 @@ class Named:
         a, b = self.expand(dims), other.expand(dims)
         return Named(dims, op(b, a) if reflected else op(a, b))
 
-    def __add__(self, other):
-        return self._binary(other, np.add)
-
-    def __radd__(self, other):
-        return self._binary(other, np.add, True)
-
-    def __sub__(self, other):
-        return self._binary(other, np.subtract)
-
-    def __rsub__(self, other):
-        return self._binary(other, np.subtract, True)
-
-    def __mul__(self, other):
-        return self._binary(other, np.multiply)
-
-    def __rmul__(self, other):
-        return self._binary(other, np.multiply, True)
-
-    def __truediv__(self, other):
-        return self._binary(other, np.divide)
-
-    def __rtruediv__(self, other):
-        return self._binary(other, np.divide, True)
+    __add__, __radd__ = _operator(np.add), _operator(np.add, True)
+    __sub__, __rsub__ = _operator(np.subtract), _operator(np.subtract, True)
+    __mul__, __rmul__ = _operator(np.multiply), _operator(np.multiply, True)
+    __truediv__, __rtruediv__ = _operator(np.divide), _operator(np.divide, True)
+    __gt__, __le__, __and__ = _operator(np.greater), _operator(np.less_equal), _operator(np.logical_and)
+    minimum, maximum = _operator(np.minimum), _operator(np.maximum)
 
     def __neg__(self):
         return Named(self.dims, -self.values)
 
-    def __gt__(self, other):
-        return self._binary(other, np.greater)
-
-    def __le__(self, other):
-        return self._binary(other, np.less_equal)
-
-    def __and__(self, other):
-        return self._binary(other, np.logical_and)
-
     def __invert__(self):
         return Named(self.dims, ~self.values)
-
-    def minimum(self, other) -> Named:
-        return self._binary(other, np.minimum)
-
-    def maximum(self, other) -> Named:
-        return self._binary(other, np.maximum)
 
     def where(self, condition: Named, other) -> Named:
         """This where ``condition`` holds, else ``other`` (a number or a Named), as ``xr.where``."""
