@@ -9,24 +9,14 @@ session), median of N after a warm-up.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_run import median_call as median_time  # noqa: E402  (bench/ is the script's folder, on sys.path)
+
 from mfa import config, model  # noqa: E402
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
