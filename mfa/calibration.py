@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["region", "figure", "scenario", "detail", "unit", "model", "reference", "difference_pct", "note"]
 NATIONAL = "national"
+DEMAND, RECOVERY, CARBON, STOCK = "cumulative_demand", "cumulative_recovery", "carbon_reduction_2050", "nev_stock"
+"""The figures compared: the study's (cumulative 2023-2050 metal flows, 2050 carbon) and the official stock."""
 _FIGURES = {
-    "cumulative_demand": ("metal_demand", "t"),
-    "cumulative_recovery": ("metal_recovered", "t"),
+    DEMAND: ("metal_demand", "t"),
+    RECOVERY: ("metal_recovered", "t"),
 }
 
 
@@ -48,7 +50,7 @@ def _study_rows(res: xr.Dataset, region: int, study_file: str, report_start: int
             series = plain(res[var].sel(scenario=r["scenario"], element=r["element"]), "t/yr")
             model = float(series.sel(year=slice(report_start, study_end)).sum())
             rows.append(_row(region, r["figure"], r["scenario"], r["element"], unit, model, r["value"]))
-        elif r["figure"] == "carbon_reduction_2050":
+        elif r["figure"] == CARBON:
             series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
             model = float(series.sel(year=study_end))
             rows.append(_row(region, r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
@@ -68,7 +70,7 @@ def _stock_rows(region, passenger_stock: xr.DataArray, passenger_share, official
     NEVs against ``official`` (by year)."""
     nev_stock, note = _all_nevs(passenger_stock, passenger_share)
     return [row for year, reference in official.items() if year in nev_stock["year"].values
-            for row in _rows_by_scenario(region, "nev_stock", str(year), "1", nev_stock.sel(year=year), reference, note)]
+            for row in _rows_by_scenario(region, STOCK, str(year), "1", nev_stock.sel(year=year), reference, note)]
 
 
 def _all_nevs(stock: xr.DataArray, passenger_share) -> tuple[xr.DataArray, str]:
@@ -137,3 +139,47 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
         rows += _retired_rows(results, params, retired_estimates_file)
     return pd.DataFrame(rows, columns=COLUMNS)
 
+
+
+def _ratio_terms(cal: pd.DataFrame):
+    """``(ratio, detail, numerators, denominators)`` of the study's internal ratios
+    (REFERENCE s1), each term a ``(figure, scenario, detail)`` row of calibration.csv:
+    the demand spread (last scenario / first, by element), Ni:Co:Mn of cumulative demand,
+    recovery-to-demand by element and Li's over Ni's, the carbon bound ratio (upper /
+    lower) and each scenario's 2050 carbon over the last scenario's."""
+    def scenarios(figure):
+        return list(dict.fromkeys(cal.loc[cal["figure"] == figure, "scenario"]))
+
+    def details(figure):
+        return list(dict.fromkeys(cal.loc[cal["figure"] == figure, "detail"]))
+
+    metal = scenarios(DEMAND)
+    for element in details(DEMAND):
+        yield "demand_spread", f"{element} {metal[-1]}/{metal[0]}", [(DEMAND, metal[-1], element)], [(DEMAND, metal[0], element)]
+    for s in metal:
+        for element in ("Ni", "Co"):
+            yield "demand_to_Mn", f"{s} {element}:Mn", [(DEMAND, s, element)], [(DEMAND, s, "Mn")]
+        for element in details(RECOVERY):
+            yield "recovery_to_demand", f"{s} {element}", [(RECOVERY, s, element)], [(DEMAND, s, element)]
+        yield "recovery_to_demand", f"{s} Li/Ni", [(RECOVERY, s, "Li"), (DEMAND, s, "Ni")], [(DEMAND, s, "Li"), (RECOVERY, s, "Ni")]
+    carbon = scenarios(CARBON)
+    for s in carbon:
+        yield "carbon_bound_ratio", f"{s} upper/lower", [(CARBON, s, "upper")], [(CARBON, s, "lower")]
+    for bound in details(CARBON):
+        for s in carbon[:-1]:
+            yield "carbon_2050_to_last_scenario", f"{bound} {s}/{carbon[-1]}", [(CARBON, s, bound)], [(CARBON, carbon[-1], bound)]
+
+
+def study_ratios(cal: pd.DataFrame) -> pd.DataFrame:
+    """The study's internal ratios (REFERENCE s1) for the model and for the study, from
+    the rows of calibration.csv (its ``model`` and ``reference`` columns), with the %
+    difference: ratio, detail, model, study, difference_pct. A ratio whose rows the table
+    lacks is left out."""
+    rows = cal.drop_duplicates(["figure", "scenario", "detail"]).set_index(["figure", "scenario", "detail"])
+    out = []
+    for ratio, detail, numerators, denominators in _ratio_terms(cal.reset_index(drop=True)):
+        if not set(numerators + denominators) <= set(rows.index):
+            continue
+        model, study = ((rows.loc[numerators, c].prod() / rows.loc[denominators, c].prod()) for c in ("model", "reference"))
+        out.append({"ratio": ratio, "detail": detail, "model": model, "study": study, "difference_pct": 100 * (model / study - 1)})
+    return pd.DataFrame(out, columns=["ratio", "detail", "model", "study", "difference_pct"])

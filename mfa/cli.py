@@ -460,37 +460,44 @@ def calibrate(case: str, scenario_names: tuple[str, ...], out: Path) -> None:
     from . import config
 
     names = list(scenario_names) or list(config.scenario_data(case, use_calibrated=False))
-    with _progress() as progress, _subfolder(out, "calibration_fit") as folder:
-        bar = progress.add_task(f"fitting {case}: model runs", total=None)
-        fits = []
-        for name in names:
-            progress.update(bar, description=f"fitting {case}, {name}: model runs")
-            fits.append(fitting.fit_scenario(case, name, on_evaluation=lambda: progress.advance(bar)))
-        targets, parameters = fitting.report(fits)
+    with _progress(counted=False) as progress, _subfolder(out, "calibration_fit") as folder:
+        bar = progress.add_task(f"fitting {case} ({', '.join(names)}): model runs", total=None)
+        result = fitting.fit(case, names, on_run=lambda sets: progress.advance(bar))
+        targets, parameters = fitting.report(result)
         from .io import tables
 
         paths = {
             "targets": tables.write_csv(targets, folder / "targets.csv"),
             "parameters": tables.write_csv(parameters, folder / "parameters.csv"),
+            "study ratios": tables.write_csv(result.ratios, folder / "ratios.csv"),
         }
-        overlay = fitting.write_overlay(case, fits)
+        if not result.assumptions.empty:
+            paths["consumption held"] = tables.write_csv(result.assumptions, folder / "consumption_held.csv")
+        overlay = fitting.write_overlay(case, result.fits)
     paths = _moved(paths, folder.parent, out)
-    table = Table(title=f"mfa calibrate --case {case}: targets")
-    for column in ("figure", "scenario", "detail", "model", "reference", "difference_pct"):
-        table.add_column(column, justify="right" if column in ("model", "reference", "difference_pct") else "left")
-    for _, row in targets.iterrows():
-        table.add_row(row["figure"], row["scenario"], str(row["detail"]), f"{row['model']:.4g}", f"{row['reference']:.4g}", f"{row['difference_pct']:+.1f} %")
-    console.print(table)
-    fitted = Table(title="parameters")
-    for column in ("scenario", "parameter", "value", "band", "at bound"):
-        fitted.add_column(column)
-    for _, row in parameters.iterrows():
-        fitted.add_row(row["scenario"], row["parameter"], f"{row['value']:.4g}", f"[{row['low']:g}, {row['high']:g}]", "yes" if row["at_bound"] else "")
-    console.print(fitted)
+    console.print(_frame(f"mfa calibrate --case {case}: targets", targets, {"scenario_fitted": "", "figure": "", "scenario": "", "detail": "", "model": "{:.4g}", "reference": "{:.4g}", "difference_pct": "{:+.1f} %"}))
+    console.print(_frame("parameters", parameters.assign(band=[f"[{lo:g}, {hi:g}]" for lo, hi in zip(parameters["low"], parameters["high"])],
+                                                         **{flag: parameters[flag].map({True: "yes", False: ""}) for flag in ("shared", "at_bound")}),
+                         {"scenario": "", "parameter": "", "start": "{:.4g}", "value": "{:.4g}", "band": "", "shared": "", "at_bound": ""}))
+    if not result.ratios.empty:
+        console.print(_frame("the study's internal ratios (REFERENCE s1): model vs study", result.ratios, {"ratio": "", "detail": "", "model": "{:.3f}", "study": "{:.3f}", "difference_pct": "{:+.1f} %"}))
+    if not result.assumptions.empty:
+        console.print(_frame("carbon with fuel and electricity use held at one year (an assumption) vs on their paths", result.assumptions,
+                             {"scenario": "", "detail": "", "consumption_held_at": "{}", "difference_pct": "{:+.1f} %", "difference_on_paths_pct": "{:+.1f} %", "effect_of_holding_pct": "{:+.1f} %"}))
     console.print(f"overlay: {overlay}")
     for name, path in paths.items():
         console.print(f"{name}: {path}")
-    console.print(f"{sum(f.evaluations for f in fits)} model runs in {time.perf_counter() - start:.1f} s")
+    console.print(f"{result.runs} model runs ({result.candidates} parameter sets) in {time.perf_counter() - start:.1f} s")
+
+
+def _frame(title: str, frame, formats: dict[str, str]) -> Table:
+    """A rich table of ``frame``'s columns in ``formats`` (column -> format; "" as text)."""
+    table = Table(title=title)
+    for column, form in formats.items():
+        table.add_column(column.replace("_", " "), justify="right" if form else "left")
+    for _, row in frame.iterrows():
+        table.add_row(*[(form.format(row[c]) if form else str(row[c])) for c, form in formats.items()])
+    return table
 
 
 if __name__ == "__main__":

@@ -371,6 +371,10 @@ class Band(_Strict):
     """Highest value the fit may give."""
     source: str
     """Where the band comes from (e.g. REFERENCE s8, with its grade)."""
+    shared: bool = False
+    """One value for every scenario fitted together: a setting that moves the historic
+    years (the powertrain split of past sales, past battery failures), which are data and
+    the same in every scenario."""
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -582,6 +586,12 @@ def _key(part: str) -> str | int:
     return int(part) if part.isdigit() else part  # region codes and years are int keys
 
 
+def setting_path(name: str) -> tuple:
+    """The keys of a dotted setting name (``end_of_life.collection_rate.2030`` ->
+    ``("end_of_life", "collection_rate", 2030)``)."""
+    return tuple(_key(part) for part in name.split("."))
+
+
 MISSING = object()
 """What :func:`setting_at` gives for a setting the mapping does not have."""
 
@@ -607,7 +617,7 @@ def parse_override(text: str) -> tuple[str, tuple, Any]:
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or "unreadable"
         raise InputError(None, f"--set {key}", f"a YAML value ({problem}), got {raw!r}") from err
-    return key, tuple(_key(part) for part in key.split(".")), value
+    return key, setting_path(key), value
 
 
 def apply_override(data: dict, key: str, path: tuple, value) -> dict:
