@@ -668,6 +668,8 @@ def _layered(case: str, names: list[str] | None, overrides, use_calibrated: bool
         own = _anchored(load_yaml(path), folder)
         data = deep_merge(merged_base, own)
         fitted = calibrated(folder).get(name, {}) if use_calibrated else {}
+        if fitted:  # a bad value in the user's files is an error even where the overlay replaces it
+            validate(data, [p for p, _ in layers] + [path], [*layers, (path, own)])
         # mfa calibrate's overlay comes after the scenario file, before --set; each fitted
         # value is set as --set would (a year of a path sets that anchor, keeping the rest)
         for keys, value in _leaves(fitted):
@@ -724,8 +726,9 @@ def _has(data, loc: tuple) -> int:
 def origin_of(layers: list[tuple[Path | str, dict]], loc: tuple, missing: bool = False) -> Path | str:
     """The layer that gave the setting at ``loc`` its value: the last one that has it
     (or, if none has all of it, the last one with the longest part of it). A missing
-    setting belongs in the case's own base.yaml, the layer before the scenario's file."""
-    files = [label for label, _ in layers if isinstance(label, Path)]
+    setting belongs in the case's own base.yaml, the layer before the scenario's file
+    (the calibrated overlay, written by mfa calibrate, is never the place)."""
+    files = [label for label, _ in layers if isinstance(label, Path) and label.name != CALIBRATED]
     if missing and len(files) >= 2:
         return files[-2]
     return max((_has(data, loc), i, label) for i, (label, data) in enumerate(layers))[2]

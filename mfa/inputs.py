@@ -25,7 +25,7 @@ import pint
 import xarray as xr
 
 from .errors import InputError
-from .units import is_quantified, ureg
+from .units import factor, is_quantified, ureg
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +107,6 @@ def _read_rows(path: Path, keys: tuple[str, ...], constants_allowed: bool) -> pd
 def distinct(path: Path, keys: tuple[str, ...], column: str) -> tuple:
     """The values of ``column`` of the table at ``path``, once each, in file order."""
     return tuple(dict.fromkeys(_read_rows(path, keys, False)[column]))
-
-
-@functools.lru_cache(maxsize=256)
-def factor(given: str, unit: str) -> float:
-    """What a number in ``given`` is multiplied by to be in ``unit`` (pint asked once)."""
-    return ureg.Quantity(1.0, given).to(unit).magnitude
 
 
 def _shown(value) -> str:

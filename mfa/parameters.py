@@ -21,7 +21,7 @@ import xarray as xr
 from . import config, segments
 from .errors import InputError
 from .inputs import Table, concat, distinct, interpolate, interpolate_years, per_file_version, read_rows, reindex, select_keys, table, version
-from .units import ureg
+from .units import as_unit, ureg
 
 log = logging.getLogger(__name__)
 
@@ -463,12 +463,6 @@ def _coordinates(labels: tuple[tuple[str, str, bytes], ...]) -> xr.Coordinates:
     return xr.Coordinates({dim: np.frombuffer(data, dtype=dtype) for dim, dtype, data in labels})
 
 
-@functools.lru_cache(maxsize=64)
-def _unit(unit: str):
-    """The pint unit of a unit string, parsed once."""
-    return ureg.Unit(unit)
-
-
 def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     """Parameters of every scenario, stacked along ``scenario``, pint-quantified; each
     variable's ``attrs`` name, per scenario, its setting and the file it came from
@@ -495,7 +489,7 @@ def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
         attrs = {}
         for scenario in scenarios:
             attrs[f"file_{scenario}"], attrs[f"setting_{scenario}"] = origins[scenario, SETTINGS.get(name, "")]
-        data_vars[name] = xr.Variable(variable.dims, ureg.Quantity(values, _unit(variable.attrs["units"])), attrs=attrs)
+        data_vars[name] = xr.Variable(variable.dims, ureg.Quantity(values, as_unit(variable.attrs["units"])), attrs=attrs)
     stacked = xr.Dataset(data_vars, coords=_coordinates(tuple((d, c.dtype.str, c.tobytes()) for d, c in {"scenario": np.array(list(scenarios)), **coords}.items())))
     stacked.attrs["history_end"] = next(iter(scenarios.values())).years.history_end
     reasons = {name: cfg.fleet.projection_break for name, cfg in scenarios.items() if cfg.fleet.projection_break}

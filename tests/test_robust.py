@@ -331,7 +331,7 @@ def test_version():
 
 def test_a_year_of_a_path_is_set_not_the_path_replaced(root, monkeypatch):
     monkeypatch.setenv("MFA_ROOT", str(root))
-    scenario = config.load_scenarios("hainan-study", ["positive"], ["end_of_life.collection_rate.2050=0.99"])["positive"]
+    scenario = config.load_scenarios("hainan-study", ["positive"], ["end_of_life.collection_rate.2050=0.99"], use_calibrated=False)["positive"]
     assert scenario.end_of_life.collection_rate == {2020: 0.25, 2025: 0.25, 2030: 0.9, 2050: 0.99}
 
 
