@@ -90,11 +90,17 @@ def quantify(da: xr.DataArray, unit: str | None = None) -> xr.DataArray:
 
 
 def dequantify(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
-    """Strip pint units into UDUNITS ``units`` attributes, ready for NetCDF or CSV."""
+    """Strip pint units into UDUNITS ``units`` attributes, ready for NetCDF or CSV.
+
+    A Dataset is rebuilt in one step: assigning its variables one by one makes xarray look
+    at every quantified variable still in it, and with dask installed each look at a pint
+    array formats the whole array into an error message (pint's ``__getattr__`` answering
+    dask's ``is_dask_collection``): milliseconds per look."""
     if isinstance(obj, xr.Dataset):
-        out = obj.copy()
-        for name in obj.data_vars:
-            out[name] = dequantify(obj[name])
+        arrays = {name: dequantify(da) for name, da in obj.data_vars.items()}
+        out = obj.copy(data={name: da.data for name, da in arrays.items()})
+        for name, da in arrays.items():
+            out[name].attrs = da.attrs
         return out
     if not is_quantified(obj):
         return obj

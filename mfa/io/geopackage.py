@@ -89,7 +89,7 @@ def wide_table(results: xr.Dataset, variables: list[str] | None = None) -> tuple
     columns: dict[str, xr.DataArray] = {}
     fields = []
     for name in names:
-        # the sum on plain numbers: on a pint array it costs milliseconds (mfa.io.netcdf.dequantified)
+        # the sum on plain numbers: on a pint array it costs milliseconds (mfa.units.dequantify)
         values, unit = magnitude_and_unit(results[name] if is_quantified(results[name]) else quantify(results[name]), name)
         values = values.sum([d for d in definition.load().summed_dims if d in values.dims])
         unit = udunits(unit)

@@ -134,7 +134,7 @@ def region_table(results: xr.Dataset, regions: pd.DataFrame) -> pd.DataFrame:
 def _split(results: xr.Dataset, name: str) -> tuple[xr.DataArray, "pint.Unit"]:
     """The plain numbers of ``results[name]`` (pint-quantified, or with a ``units``
     attribute) and their pint unit: selections and sums below run on plain numbers, as
-    each xarray operation on a pint array costs milliseconds (:func:`mfa.io.netcdf.dequantified`)."""
+    each xarray operation on a pint array costs milliseconds (:func:`mfa.units.dequantify`)."""
     da = results[name]
     return magnitude_and_unit(da if is_quantified(da) else quantify(da), name)
 

@@ -46,19 +46,6 @@ def cf_time(years, dim: str = "year") -> dict[str, xr.DataArray]:
     return {"time": time, TIME_BOUNDS: bounds}
 
 
-def dequantified(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` with every variable as plain numbers and a UDUNITS ``units`` attribute
-    (:func:`mfa.units.dequantify` of each), built in one step. Assigning the variables one
-    by one makes xarray look at every quantified variable still in the dataset, and with
-    dask installed each look at a pint array formats the whole array into an error message
-    (pint's ``__getattr__`` answering dask's ``is_dask_collection``): milliseconds per look."""
-    arrays = {name: dequantify(da) for name, da in ds.data_vars.items()}
-    out = ds.copy(data={name: da.data for name, da in arrays.items()})
-    for name, da in arrays.items():
-        out[name].attrs = da.attrs
-    return out
-
-
 def coord_attrs() -> dict[str, dict]:
     """Long names of the declared dims (:mod:`mfa.definition`), units where numeric."""
     from .. import definition
@@ -72,7 +59,7 @@ def to_cf(results: xr.Dataset, attrs: dict) -> xr.Dataset:
     unitless = [n for n, v in results.data_vars.items() if not is_quantified(v)]
     if unitless:
         raise ValueError(f"results without units: {unitless}")
-    ds = dequantified(results)
+    ds = dequantify(results)
     attrs_of = coord_attrs()
     for name, extra in attrs_of.items():
         if name in ds.coords:
@@ -153,6 +140,6 @@ def write_plain(ds: xr.Dataset, path: Path, title: str) -> Path:
 def write_parameters(params: xr.Dataset, path: Path, attrs: dict) -> Path:
     """Every parameter value a run used (``params``, pint-quantified), UDUNITS units,
     each variable's setting and source file per scenario in its attributes."""
-    ds = dequantified(params)
+    ds = dequantify(params)
     ds.attrs = {}
     return write_plain(ds, path, title=f"mfa parameters: {attrs.get('case', '')}")

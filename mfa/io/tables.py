@@ -34,7 +34,7 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
 
     frames = []
     for name in definition.load().summary:
-        # sums and selections on plain numbers: on a pint array each costs milliseconds (mfa.io.netcdf.dequantified)
+        # sums and selections on plain numbers: on a pint array each costs milliseconds (mfa.units.dequantify)
         values, unit = magnitude_and_unit(results[name], name)
         values = with_total(values.sum([d for d in definition.load().summed_dims if d in values.dims]))
         is_flow = unit is not None and is_rate(unit)
