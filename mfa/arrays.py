@@ -112,15 +112,46 @@ class Named:
         axis = self.dims.index(dim)
         return Named(self.dims[:axis] + self.dims[axis + 1 :], self.values.sum(axis=axis))
 
-    def dot(self, other: Named, dim: str) -> Named:
-        """The product with ``other`` summed over ``dim``, in one contraction (einsum: no
-        array of both operands' dims is built)."""
+    def dot(self, other: Named, dim: str | tuple[str, ...]) -> Named:
+        """The product with ``other`` summed over ``dim`` (one or several dims; a dim
+        ``other`` lacks is summed as if ``other`` were constant along it), in one
+        contraction: no array of both operands' dims is built."""
+        summed = (dim,) if isinstance(dim, str) else tuple(dim)
+        fast = self._matmul(other, summed)
+        if fast is not None:
+            return fast
         dims = ordered(set(self.dims) | set(other.dims))
         letters = {d: chr(ord("a") + i) for i, d in enumerate(dims)}
-        kept = tuple(d for d in dims if d != dim)
+        kept = tuple(d for d in dims if d not in summed)
         # size-1 axes where an operand lacks a dim shared with the other broadcast in einsum
         subscripts = "{},{}->{}".format(*("".join(letters[d] for d in ds) for ds in (self.dims, other.dims, kept)))
         return Named(kept, np.einsum(subscripts, self.values, other.values))
+
+    def _matmul(self, other: Named, summed: tuple[str, ...]) -> Named | None:
+        """:meth:`dot` as one (batched) BLAS matrix product, or None where the axes do not
+        allow it without a transpose: ``summed`` must be this array's last dims and the dims
+        only ``other`` has must come after all of this array's in the global order. The
+        product then reads this array once, in place (einsum's loops were 4x slower on the
+        model's material contents). Its rows are this array's trailing dims that ``other``
+        lacks; the dims before them are matmul's batch dims."""
+        if self.dims[len(self.dims) - len(summed) :] != ordered(summed):
+            return None
+        kept = self.dims[: len(self.dims) - len(summed)]
+        extra = tuple(d for d in other.dims if d not in self.dims)
+        if extra and kept and _key(extra[0]) < _key(kept[-1]):
+            return None
+        rows = len(kept)
+        while rows and kept[rows - 1] not in other.dims:
+            rows -= 1
+        batch, block = kept[:rows], kept[rows:]
+        sizes = {**other.sizes(), **self.sizes()}
+        right = other.broadcast({d: sizes[d] for d in summed})  # small: a copy costs nothing
+        arranged = (*[d for d in batch if d in other.dims], *ordered(summed), *extra)
+        right = np.transpose(right.values, [right.dims.index(d) for d in arranged])
+        right = right.reshape(tuple(sizes[d] if d in other.dims else 1 for d in batch) + (-1, max(1, int(np.prod([sizes[d] for d in extra], dtype=int)))))
+        left = self.values.reshape(self.values.shape[:rows] + (-1, right.shape[-2]))
+        product = left @ right
+        return Named((*kept, *extra), product.reshape(self.values.shape[: len(kept)] + tuple(sizes[d] for d in extra)))
 
     def isel(self, **where: int) -> Named:
         """The values at one position along each given dim, which drops out."""

@@ -502,46 +502,50 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
     applied to the named variables as each scenario's distribution says (a factor on the
     parameter, or its value in the parameter's unit), optionally on a slice only and
     keeping a sum (:class:`mfa.config.Distribution`). NaN draws leave a value as it is;
-    draws that would leave a parameter's range (:data:`RANGES`) are clipped to it."""
-    p = p.copy()
-    clipped = []
-    for name in draws["parameter"].values:
-        spec = next(cfg.uncertainty[name] for cfg in scenarios.values() if name in cfg.uncertainty)
+    draws that would leave a parameter's range (:data:`RANGES`) are clipped to it.
+
+    Each perturbed variable has dims ``scenario``, ``sample`` and its own; the arithmetic
+    is numpy's on axes in that order (this runs once per Monte-Carlo chunk, and xarray's
+    per-operation cost was most of it)."""
+    changed_vars, clipped = {}, []
+    drawn = draws.transpose("scenario", "sample", "parameter").values
+    for j, name in enumerate(draws["parameter"].values.tolist()):
         owner = next(cfg for cfg in scenarios.values() if name in cfg.uncertainty)
+        spec = owner.uncertainty[name]
         if name not in p:
             raise owner.error(f"uncertainty.{name}", f"one of the model's parameters: {sorted(p.data_vars)}")
-        unit = p[name].data.units
-        base = p[name].copy(data=p[name].data.magnitude)
-        value = draws.sel(parameter=name, drop=True)
-        changed = base * value if spec.multiply else value.broadcast_like(base)
-        changed = xr.where(value.isnull(), base, changed)
+        variable = p.variables[name]  # dims: scenario first (build stacks by scenario)
+        dims = variable.dims[1:]
+        base = np.asarray(variable.data.magnitude)[:, None]  # scenario, sample, *dims
+        value = drawn[:, :, j].reshape(drawn.shape[:2] + (1,) * len(dims))
+        changed = np.where(np.isnan(value), base, base * value if spec.multiply else value)
         if spec.where:
-            unknown = [k for k in spec.where if k not in base.dims]
+            unknown = [k for k in spec.where if k not in dims]
             if unknown:
-                raise owner.error(f"uncertainty.{name}.where", f"dims of {name}: {list(base.dims)}")
-            # a DataArray (xarray aligns it by dim name), not np.logical_and's bare array,
-            # which broadcast by position and broke once chemistry was not the last dim
-            # (unnamed: a mask named like its coordinate would lend that name to the result,
-            # and pint-xarray would then put the unit on the coordinate too)
-            mask = functools.reduce(operator.and_, [base[k] == v for k, v in spec.where.items()]).rename(None)
-            changed = xr.where(mask, changed, base)
+                raise owner.error(f"uncertainty.{name}.where", f"dims of {name}: {list(variable.dims)}")
+            mask = np.ones((1, 1) + tuple(len(p.variables[d]) if d in spec.where else 1 for d in dims), bool)
+            for k, label in spec.where.items():
+                axis = dims.index(k)
+                mask = mask & (p.variables[k].values == label).reshape((1, 1) + tuple(-1 if i == axis else 1 for i in range(len(dims))))
+            changed = np.where(mask, changed, base)
             if spec.renormalise:
-                dim = spec.renormalise
-                total = base.sum(dim)
-                inside_before = base.where(mask, 0.0).sum(dim)
-                inside_after = changed.where(mask, 0.0).sum(dim)
-                rest = ((total - inside_after) / (total - inside_before).where(total - inside_before != 0)).fillna(1.0).clip(min=0.0)
-                changed = xr.where(mask, changed, changed * rest)
+                axis = 2 + dims.index(spec.renormalise)
+                total = base.sum(axis, keepdims=True)
+                outside_before = total - np.where(mask, base, 0.0).sum(axis, keepdims=True)
+                outside_after = total - np.where(mask, changed, 0.0).sum(axis, keepdims=True)
+                # the rest of the sum scales to keep it; a rest that was zero stays as it is
+                rest = np.divide(outside_after, outside_before, out=np.ones(np.broadcast_shapes(outside_after.shape, outside_before.shape)), where=outside_before != 0)
+                changed = np.where(mask, changed, changed * np.maximum(np.nan_to_num(rest, nan=1.0), 0.0))
         # A draw never takes a parameter out of its range: values beyond it are clipped
         # to the bound, and how many is recorded (results.nc attribute clipped_draws).
         low, high = RANGES.get(name, (0.0, np.inf))
-        outside = int(((changed < low) | (changed > high)).sum())
+        outside = int(np.count_nonzero((changed < low) | (changed > high)))
         if outside:
             clipped.append(f"{name}: {outside} of {changed.size} values to [{low:g}, {high:g}]")
-        changed = changed.clip(low, high)
-        attrs = p[name].attrs
-        p[name] = changed.transpose(*[d for d in ("scenario", "sample") if d in changed.dims], ...).pint.quantify(unit, unit_registry=ureg)
-        p[name].attrs.update(attrs)
+        changed = np.clip(changed, low, high)
+        changed_vars[name] = xr.Variable(("scenario", "sample", *dims), ureg.Quantity(changed, variable.data.units), attrs=variable.attrs)
+    variables = {k: changed_vars.get(k, p.variables[k]) for k in p.data_vars}
+    out = xr.Dataset(variables, coords=p.coords, attrs=dict(p.attrs)).assign_coords(sample=draws["sample"].values)
     if clipped:
-        p.attrs["clipped_draws"] = "; ".join(clipped)
-    return p
+        out.attrs["clipped_draws"] = "; ".join(clipped)
+    return out

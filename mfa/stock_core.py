@@ -240,16 +240,29 @@ def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
     m[..., t, c] * series[c, ...]``.
 
     ``series``: ``(T, *batch)``. A (T, T) matrix serves every series in one BLAS product;
-    ``(*batch, T, T)`` ones broadcast with the series. Returns arrays of the broadcast
-    shape ``(T, *batch)`` (all the same), in the order of ``matrices``.
+    ``(*batch, T, T)`` ones broadcast with the series. Returns C-ordered arrays of the
+    broadcast shape ``(T, *batch)`` (all the same), in the order of ``matrices``.
     """
     if all(m.ndim == 2 for m in matrices):
         flat = series.reshape(series.shape[0], math.prod(series.shape[1:]))
         return [_product(m, flat).reshape(series.shape) for m in matrices]
-    column = _batch_first(series)[..., None]
-    results = [_year_first((m @ column)[..., 0]) for m in matrices]
-    shape = np.broadcast_shapes(*(r.shape for r in results))
-    return [_broadcast(r, shape) for r in results]
+    n_years, rank = series.shape[0], series.ndim - 1
+    matrices = [m.reshape((1,) * (rank + 2 - m.ndim) + m.shape) for m in matrices]
+    batch = np.broadcast_shapes(series.shape[1:], *(m.shape[:-2] for m in matrices))
+    # The series that share a matrix are the columns of one product: a matrix-matrix
+    # product per distinct matrix (BLAS gemm), not a matrix-vector product per series.
+    varies = [i for i in range(rank) if any(m.shape[i] != 1 for m in matrices)]
+    shared = [i for i in range(rank) if i not in varies]
+    order = [1 + i for i in varies] + [0] + [1 + i for i in shared]
+    columns = np.broadcast_to(series, (n_years, *batch)).transpose(order)
+    columns = columns.reshape(tuple(batch[i] for i in varies) + (n_years, math.prod(batch[i] for i in shared)))
+    back = np.argsort(order)  # (varies..., T, shared...) -> (T, *batch)
+    results = []
+    for m in matrices:
+        own = m.reshape(tuple(m.shape[i] for i in varies) + m.shape[-2:])  # drops size-1 shared axes: a view
+        product = (own @ columns).reshape(tuple(batch[i] for i in varies) + (n_years,) + tuple(batch[i] for i in shared))
+        results.append(np.ascontiguousarray(product.transpose(back)))
+    return results
 
 
 def _product(matrix: np.ndarray, flat: np.ndarray) -> np.ndarray:

@@ -2,9 +2,17 @@
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import configuration, settings
+
+# Hypothesis keeps no example database, and its caches live outside the checkout
+# (by default both go to .hypothesis/ in the working directory).
+configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="mfa-hypothesis-"))
+settings.register_profile("mfa", database=None)
+settings.load_profile("mfa")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
