@@ -14,10 +14,13 @@ Units stay outside: :func:`from_xarray` reads an array's magnitude in a stated u
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import xarray as xr
 
-from .stock import survival_matrix
+from . import stock_core
+from .lifetimes import Lifetime
 from .units import attach, magnitude
 
 ORDER = ("sample", "scenario", "region", "year", "cohort", "segment", "powertrain", "chemistry", "element", "bound")
@@ -123,9 +126,10 @@ class Named:
         dims = ordered(set(self.dims) | set(other.dims))
         letters = {d: chr(ord("a") + i) for i, d in enumerate(dims)}
         kept = tuple(d for d in dims if d not in summed)
-        # size-1 axes where an operand lacks a dim shared with the other broadcast in einsum
+        # size-1 axes where an operand lacks a dim shared with the other broadcast in
+        # einsum; optimize: its own BLAS contraction (5x faster on the carbon step's)
         subscripts = "{},{}->{}".format(*("".join(letters[d] for d in ds) for ds in (self.dims, other.dims, kept)))
-        return Named(kept, np.einsum(subscripts, self.values, other.values))
+        return Named(kept, np.einsum(subscripts, self.values, other.values, optimize=True))
 
     def _matmul(self, other: Named, summed: tuple[str, ...]) -> Named | None:
         """:meth:`dot` as one (batched) BLAS matrix product, or None where the axes do not
@@ -133,7 +137,8 @@ class Named:
         only ``other`` has must come after all of this array's in the global order. The
         product then reads this array once, in place (einsum's loops were 4x slower on the
         model's material contents). Its rows are this array's trailing dims that ``other``
-        lacks; the dims before them are matmul's batch dims."""
+        lacks (none: None, as einsum then does better); the dims before them are matmul's
+        batch dims."""
         if self.dims[len(self.dims) - len(summed) :] != ordered(summed):
             return None
         kept = self.dims[: len(self.dims) - len(summed)]
@@ -143,7 +148,9 @@ class Named:
         rows = len(kept)
         while rows and kept[rows - 1] not in other.dims:
             rows -= 1
-        batch, block = kept[:rows], kept[rows:]
+        if rows == len(kept):
+            return None
+        batch = kept[:rows]
         sizes = {**other.sizes(), **self.sizes()}
         right = other.broadcast({d: sizes[d] for d in summed})  # small: a copy costs nothing
         arranged = (*[d for d in batch if d in other.dims], *ordered(summed), *extra)
@@ -225,20 +232,29 @@ def from_year_first(values: np.ndarray, batch: tuple[str, ...]) -> Named:
     return Named.of(("year", *batch), values)
 
 
-def unlabelled(a: Named) -> xr.DataArray:
-    """``a`` as a DataArray without coordinates: what a :class:`mfa.lifetimes.Lifetime`
-    needs of a parameter (numbers by dim, cohorts in the order of the years it is used
-    for); checking labelled ones costs ~10x more, and a model run's labels agree anyway."""
-    return xr.DataArray(a.values, dims=a.dims)
+class LifetimeOf(NamedTuple):
+    """A lifetime distribution of the model: its class (:mod:`mfa.lifetimes`) and its
+    parameters by field name, as Named arrays (``cohort``: the years the matrix is for)."""
+
+    kind: type[Lifetime]
+    params: dict[str, Named]
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return ordered(set().union(*(a.dims for a in self.params.values())))
 
 
-def survival(lifetime, years: np.ndarray, batch: tuple[str, ...]) -> np.ndarray:
-    """The survival matrix of ``lifetime`` (:func:`mfa.stock.survival_matrix`) as
-    (*batch, T, T), size 1 along the batch dims it does not vary by."""
-    sf = survival_matrix(lifetime, years)
-    own = [d for d in batch if d in sf.dims]
-    values = sf.transpose(*own, "year", "cohort").values
-    return values.reshape(tuple(sf.sizes.get(d, 1) for d in batch) + values.shape[-2:])
+def survival(lifetime: LifetimeOf, years: np.ndarray, batch: tuple[str, ...]) -> np.ndarray:
+    """The survival matrix of ``lifetime`` (as :func:`mfa.stock.survival_matrix`) as
+    (*batch, T, T), size 1 along the batch dims it does not vary by. The parameters go
+    to the distribution's formula as they are (checked with every parameter of the run):
+    building checked, labelled :class:`mfa.lifetimes.Lifetime` objects was most of a
+    small model run's time in its lifetimes."""
+    grid = ordered((*batch, "cohort"))
+    on_grid = {}
+    for name, a in lifetime.params.items():
+        on_grid[name] = np.moveaxis(a.expand(grid), grid.index("cohort"), -1)[..., None, :]  # (*batch, year, cohort)
+    return stock_core.survival_matrix(lifetime.kind.formula(on_grid), years)
 
 
 def per_matrix(engine, series: np.ndarray, sf: np.ndarray, **options) -> dict[str, np.ndarray]:

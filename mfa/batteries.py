@@ -17,14 +17,14 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import batch_of, dataset, from_xarray, from_year_first, labels, param, survival, unlabelled, year_first
+from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, survival, year_first
 from .fleet import vehicle_lifetime
 from .lifetimes import Weibull
 
-def battery_lifetime(p: xr.Dataset) -> Weibull:
-    """Battery lifetime; scale by ``scenario`` and, when given so, ``chemistry`` or
-    ``cohort`` (the model's years), unlabelled."""
-    return Weibull(unlabelled(param(p, "battery_lifetime_shape", "1")), unlabelled(param(p, "battery_lifetime_scale", "yr")))
+def battery_lifetime(p: xr.Dataset) -> LifetimeOf:
+    """Battery lifetime (Weibull); scale by ``scenario`` and, when given so, ``chemistry``
+    or ``cohort`` (the model's years)."""
+    return LifetimeOf(Weibull, {"shape": param(p, "battery_lifetime_shape", "1"), "scale": param(p, "battery_lifetime_scale", "yr")})
 
 
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:

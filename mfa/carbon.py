@@ -51,7 +51,7 @@ def per_vehicle(p: xr.Dataset) -> Named:
 def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Use-phase CO2 reduction (by ``bound``) and avoided primary-material CO2, t/yr."""
     stock = from_xarray(results.variables["vehicle_stock"], "vehicle")
-    reduction = (stock * per_vehicle(p)).sum("segment").sum("powertrain")
+    reduction = stock.dot(per_vehicle(p), ("segment", "powertrain"))
     recovered = from_xarray(results.variables["metal_recovered"], "t/yr")
     avoided = (recovered * param(p, "primary_emission_factor", "1") * param(p, "recycling_emission_saving_share", "1")).sum("element")
     return dataset({"carbon_reduction": (reduction, "t/yr"), "avoided_metal_emissions": (avoided, "t/yr")}, p)

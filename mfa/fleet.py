@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import Named, batch_of, dataset, from_year_first, labels, param, per_matrix, survival, unlabelled, year_first
+from .arrays import LifetimeOf, Named, batch_of, dataset, from_year_first, labels, param, per_matrix, survival, year_first
 from .inputs import _interp_valid
 from .lifetimes import Weibull
 from .segments import PASSENGER
@@ -39,9 +39,9 @@ SPIN_UP = 40
 """Years of car-stock history built from the S-curve before the first model year."""
 
 
-def vehicle_lifetime(p: xr.Dataset) -> Weibull:
-    """NEV lifetime; scale by ``scenario`` and ``cohort`` (the model's years), unlabelled."""
-    return Weibull(unlabelled(param(p, "vehicle_lifetime_shape", "1")), unlabelled(param(p, "vehicle_lifetime_scale", "yr")))
+def vehicle_lifetime(p: xr.Dataset) -> LifetimeOf:
+    """NEV lifetime (Weibull); scale by ``scenario`` and ``cohort`` (the model's years)."""
+    return LifetimeOf(Weibull, {"shape": param(p, "vehicle_lifetime_shape", "1"), "scale": param(p, "vehicle_lifetime_scale", "yr")})
 
 
 def _nearest(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -82,7 +82,7 @@ def _car_sales(p: xr.Dataset, cars: Named, span: np.ndarray) -> Named:
     shape = param(p, "car_lifetime_shape", "1")
     scale = _at_years(param(p, "car_lifetime_scale", "yr"), labels(p, "cohort"), span, "cohort")
     batch = batch_of(cars, shape, scale)
-    sf = survival(Weibull(unlabelled(shape), unlabelled(scale)), span, batch)
+    sf = survival(LifetimeOf(Weibull, {"shape": shape, "scale": scale}), span, batch)
     out = per_matrix(stock_core.stock_driven, year_first(cars, batch), sf, derived=False)
     return from_year_first(out["inflow"], batch)
 

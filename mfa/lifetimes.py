@@ -217,14 +217,21 @@ class Lifetime:
         Parameters are the distribution's own, selected for ``cohorts``; the formulas are
         its :meth:`_survival`, run on plain arrays (no xarray alignment per call).
         """
-        plain = object.__new__(type(self))
-        for name, p in self.params.items():
-            object.__setattr__(plain, name, _on_grid(p, cohorts, dims, type(self).__name__, name))
-        formula = type(self)._survival
+        return type(self).formula({name: _on_grid(p, cohorts, dims, type(self).__name__, name) for name, p in self.params.items()})
+
+    @classmethod
+    def formula(cls, params: dict[str, np.ndarray]):
+        """``survival(time, entry)`` of this distribution on numpy arrays: ``params`` (every
+        field, in years or dimensionless) already laid out to broadcast with ``time -
+        entry``. Not checked: for parameters that are (e.g. :mod:`mfa.model`'s, by
+        :func:`mfa.invariants.check_parameters`)."""
+        plain = object.__new__(cls)
+        for name, values in params.items():
+            object.__setattr__(plain, name, values)
 
         def survival(time, entry):
             age = np.subtract(time, entry)
-            return np.where(age < 0, 1.0, formula(plain, age))
+            return np.where(age < 0, 1.0, cls._survival(plain, age))
 
         return survival
 

@@ -13,12 +13,13 @@ import numpy as np
 import pint
 import xarray as xr
 
-from . import config, definition, invariants, parameters, units
+from . import blas, config, definition, invariants, parameters, units
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def package_version() -> str:
     try:
         return version("mfa")
@@ -36,7 +37,7 @@ def run(
     dask collection; pint answers through an AttributeError whose message prints the whole
     array (pint/facets/numpy/quantity.py), which cost seconds per run on large arrays.
     Short print options make that message cheap; nothing is printed."""
-    with np.printoptions(threshold=8, edgeitems=1):
+    with np.printoptions(threshold=8, edgeitems=1), blas.one_thread():
         return _run(scenarios, draws, params, system or definition.load())
 
 
@@ -63,18 +64,23 @@ def _run(scenarios, draws, params, system: definition.System) -> tuple[xr.Datase
     variables: dict[str, xr.Variable] = {}
     coords = xr.Coordinates()
     results = xr.Dataset()
-    for step in system.steps:
+    for i, step in enumerate(system.steps):
         out = system.step_function(step)(p, results, system)
         variables.update(_conform(out, step, system))
         coords = _merged(coords, out.coords)
         for name in system.of_kind("total"):
             if system.variables[name].step == step:
                 variables[name] = functools.reduce(operator.add, (variables[n] for n in system.variables[name].sum_of))
-        # one Dataset of the variables so far: merging step by step aligns everything anew
-        results = xr.Dataset(variables, coords=coords)
-    results = results.transpose(*[d for d in ("sample", *definition.BASE_DIMS) if d in results.dims], ...)
+        if i < len(system.steps) - 1:  # the next step reads the variables so far (merging each step's Dataset would align all anew)
+            results = xr.Dataset(variables, coords=coords)
+    # Leading dims in a fixed order, and the declared metadata, set on the variables
+    # before the one final Dataset (through it, each would cost a DataArray).
+    leading = ("sample", *definition.BASE_DIMS)
     for name, var in system.variables.items():
-        results[name].attrs.update(long_name=var.long_name, description=var.description)
+        variable = variables[name]
+        variable.attrs.update(long_name=var.long_name, description=var.description)
+        variables[name] = variable.transpose(*[d for d in leading if d in variable.dims], ...)
+    results = xr.Dataset(variables, coords=coords)
 
     errors = invariants.check_results(results, system)
     results.attrs.update(

@@ -181,9 +181,7 @@ def scenario_parameters(cfg: config.Scenario) -> tuple[dict[str, Table], int]:
     year of the input data's projections. Built once per scenario settings and versions
     of the input files they name: a process running a case again (a planner moving a
     slider, mfa calibrate changing one setting of one scenario) builds only what changed."""
-    from .provenance import input_files
-
-    files = [config.resolve(name) for name in input_files({"": cfg})]
+    files = _input_files(cfg)
     versions = [version(path) for path in files]
     if None in versions:  # the error names the setting
         return _scenario_parameters(cfg)
@@ -463,10 +461,48 @@ def _coordinates(labels: tuple[tuple[str, str, bytes], ...]) -> xr.Coordinates:
     return xr.Coordinates({dim: np.frombuffer(data, dtype=dtype) for dim, dtype, data in labels})
 
 
+_FILES: dict[int, tuple[config.Scenario, list[Path]]] = {}
+_STACKED: dict[tuple, tuple[tuple, tuple, xr.Dataset]] = {}
+
+
+def _input_files(cfg: config.Scenario) -> list[Path]:
+    """The input files ``cfg`` names, resolved; found once per settings object (they are
+    frozen), kept with it so that its id is not reused while cached."""
+    from .provenance import input_files
+
+    known = _FILES.get(id(cfg))
+    if known is None or known[0] is not cfg:
+        if len(_FILES) >= 64:
+            _FILES.pop(next(iter(_FILES)))
+        known = _FILES[id(cfg)] = (cfg, [config.resolve(name) for name in input_files({"": cfg})])
+    return known[1]
+
+
 def build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     """Parameters of every scenario, stacked along ``scenario``, pint-quantified; each
     variable's ``attrs`` name, per scenario, its setting and the file it came from
-    (:mod:`mfa.provenance`)."""
+    (:mod:`mfa.provenance`).
+
+    Built once per set of scenario settings objects (frozen) and versions of the input
+    files they name: running the same scenarios again (a planner's session, a benchmark)
+    gets a shallow copy of the same, read-only arrays."""
+    cfgs = tuple(scenarios.values())
+    key = tuple((name, id(cfg)) for name, cfg in scenarios.items())
+    versions = tuple(version(path) for cfg in cfgs for path in _input_files(cfg))
+    hit = _STACKED.get(key)
+    if hit is not None and hit[1] == versions and all(a is b for a, b in zip(hit[0], cfgs)):
+        return hit[2].copy()
+    stacked = _build(scenarios)
+    for variable in stacked.data_vars.values():
+        variable.data.magnitude.flags.writeable = False
+    if None not in versions:  # a missing file is an error a rerun must give again
+        if len(_STACKED) >= 16:
+            _STACKED.pop(next(iter(_STACKED)))
+        _STACKED[key] = (cfgs, versions, stacked)
+    return stacked.copy()
+
+
+def _build(scenarios: dict[str, config.Scenario]) -> xr.Dataset:
     from . import provenance
 
     per, data_end = {}, []

@@ -35,7 +35,7 @@ from scipy import stats
 from scipy.stats import qmc
 
 from . import config, model, parameters
-from .units import dequantify
+from .units import udunits
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,18 @@ def draws(scenarios: dict[str, config.Scenario], points: np.ndarray | None, n: i
 
 def headline(results: xr.Dataset) -> xr.Dataset:
     """The outputs kept per sample, plain numbers with UDUNITS units."""
-    # skipna=False: np.sum, not nansum's NaN-replacing copy (a NaN output stays visible);
-    # nothing to sum out is no sum, which would copy the array.
-    out = xr.Dataset({name: results[name].sum(list(dims), skipna=False) if dims else results[name] for name, dims in headline_outputs().items()})
-    return dequantify(out)
+    variables = {}
+    for name, dims in headline_outputs().items():
+        variable = results.variables[name]
+        values = variable.data.magnitude
+        # numpy's sum keeps a NaN visible (xarray's default skips it); on the variables, as
+        # a DataArray per output and a deep copy of its coordinates cost more than the sums
+        summed = values.sum(axis=tuple(variable.dims.index(d) for d in dims)) if dims else values
+        kept = tuple(d for d in variable.dims if d not in dims)
+        variables[name] = xr.Variable(kept, summed, {**variable.attrs, "units": udunits(variable.data.units)})
+    used = set().union(*(v.dims for v in variables.values()))
+    coords = xr.Coordinates({d: results.variables[d] for d in used if d in results.xindexes}, indexes={d: results.xindexes[d] for d in used if d in results.xindexes})
+    return xr.Dataset(variables, coords=coords)
 
 
 class Quantiles(NamedTuple):

@@ -50,7 +50,7 @@ def test_dot_equals_the_sum_of_the_broadcast_product(a_dims, b_dims, pick, seed)
 
 def test_dot_takes_the_matrix_product_path_for_material_contents():
     """The material step's case (capacity by segment and chemistry times intensity by
-    chemistry and element) is the BLAS path, not einsum's loops."""
+    chemistry and element) is the batched matmul path, not einsum's."""
     capacity = _named(("sample", "scenario", "region", "year", "segment", "chemistry"), 0)
     intensity = _named(("scenario", "chemistry", "element"), 1)
     assert capacity._matmul(intensity, ("segment", "chemistry")) is not None
