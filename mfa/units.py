@@ -13,14 +13,68 @@ counted), because UDUNITS has no vehicle unit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
-import cf_xarray.units  # noqa: F401  (registers the UDUNITS formatter "cf")
 import numpy as np
 import pint
-import pint_xarray  # noqa: F401  (registers the .pint accessor)
+import platformdirs
 import xarray as xr
+
+log = logging.getLogger(__name__)
+
+
+def _definitions_cache() -> Path | None:
+    """A folder with pint's unit definitions parsed and pickled (pint's ``cache_folder``),
+    in the user's cache folder, never in a checkout; ``None`` when none can be written.
+
+    Parsing them costs 0.3-1 s of every run, loading the pickles ~0.04 s. pint writes
+    the pickles in place, so the folder is filled under another name and renamed: a
+    process either finds it complete or not at all (then parses, as without one)."""
+    folder = platformdirs.user_cache_path("mfa", appauthor=False) / f"pint-{pint.__version__}"
+    if folder.is_dir():
+        return folder
+    staging = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        pint.UnitRegistry(cache_folder=staging)  # parses the definitions and pickles them
+        staging.rename(folder)
+    except OSError as err:  # not writable, or another process renamed its folder first
+        log.debug("pint definitions cache %s: %s", folder, err)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder if folder.is_dir() else None
+
+
+@contextlib.contextmanager
+def _registry_options(cache: Path | None):
+    """While cf_xarray.units builds its registry on import: pint's definitions from
+    ``cache``, and no matplotlib (``setup_matplotlib`` imports it, 0.2 s, in runs that
+    draw nothing: :mod:`mfa.report.png`, which every drawing module imports, sets pint's
+    matplotlib support up)."""
+    registry, setup = pint.UnitRegistry, pint.UnitRegistry.setup_matplotlib
+    if cache is not None:
+        pint.UnitRegistry = functools.partial(registry, cache_folder=cache)
+    registry.setup_matplotlib = lambda self, enable=True: None
+    try:
+        yield
+    finally:
+        pint.UnitRegistry = registry
+        registry.setup_matplotlib = setup
+
+
+if "cf_xarray.units" not in sys.modules:
+    with _registry_options(_definitions_cache()):
+        import cf_xarray.units  # noqa: F401  (the UDUNITS-aware registry; registers the formatter "cf")
+import cf_xarray.units  # noqa: E402
+import pint_xarray  # noqa: E402, F401  (registers the .pint accessor)
 
 ureg: pint.UnitRegistry = cf_xarray.units.units
 """The package-wide registry. Never create another one: pint refuses to mix them."""
