@@ -149,29 +149,39 @@ def dequantify(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
     A Dataset is rebuilt in one step: assigning its variables one by one makes xarray look
     at every quantified variable still in it, and with dask installed each look at a pint
     array formats the whole array into an error message (pint's ``__getattr__`` answering
-    dask's ``is_dask_collection``): milliseconds per look."""
+    dask's ``is_dask_collection``): milliseconds per look. Coordinates are shared, not
+    copied (attributes are copied): deep copies cost milliseconds per array too."""
     if isinstance(obj, xr.Dataset):
-        arrays = {name: dequantify(da) for name, da in obj.data_vars.items()}
-        out = obj.copy(data={name: da.data for name, da in arrays.items()})
-        for name, da in arrays.items():
-            out[name].attrs = da.attrs
+        parts = {name: _plain(obj.variables[name]) for name in obj.data_vars}
+        out = obj.copy(deep=False, data={name: data for name, (data, _) in parts.items()})
+        for name, (_, attrs) in parts.items():
+            out.variables[name].attrs = attrs
         return out
     if not is_quantified(obj):
         return obj
-    out = obj.copy(data=obj.data.magnitude)
-    out.attrs = {**obj.attrs, "units": udunits(obj.data.units)}
+    data, attrs = _plain(obj.variable)
+    out = obj.copy(deep=False, data=data)
+    out.attrs = attrs
     return out
 
 
+def _plain(var: xr.Variable) -> tuple:
+    """The plain numbers of ``var`` and its attributes with its UDUNITS ``units``."""
+    if not is_quantified(var.data):
+        return var.data, var.attrs
+    return var.data.magnitude, {**var.attrs, "units": udunits(var.data.units)}
+
+
 def magnitude_and_unit(da: xr.DataArray, name: str) -> tuple[xr.DataArray, pint.Unit | None]:
-    """Split a DataArray into plain numbers and its pint unit (``None`` when unitless).
+    """Split a DataArray into plain numbers and its pint unit (``None`` when unitless);
+    coordinates shared, as :func:`dequantify`.
 
     ``name`` is only used in error messages.
     """
     if not isinstance(da, xr.DataArray):
         raise ValueError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}")
     if is_quantified(da):
-        return da.copy(data=da.data.magnitude), da.data.units
+        return da.copy(deep=False, data=da.data.magnitude), da.data.units
     return da, None
 
 
@@ -184,7 +194,7 @@ def plain(da: xr.DataArray, unit: str) -> xr.DataArray:
         return xr.DataArray(da.to(unit).magnitude)
     if not is_quantified(da):
         raise ValueError(f"{da.name}: no pint units to convert to {unit!r}")
-    return da.copy(data=magnitude(da.data, unit))
+    return da.copy(deep=False, data=magnitude(da.data, unit))
 
 
 def is_rate(unit) -> bool:
