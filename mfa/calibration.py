@@ -19,7 +19,7 @@ import xarray as xr
 from .config import resolve
 from .inputs import read_rows, read_table
 from .segments import PASSENGER
-from .units import plain, ureg
+from .units import factor, magnitude_and_unit, plain, ureg
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +38,22 @@ def _row(region, figure, scenario, detail, unit, model, reference, note=""):
             "reference": reference, "difference_pct": 100 * (model / reference - 1) if reference else np.nan, "note": note}
 
 
-def _study_rows(res: xr.Dataset, region: int, study_file: str, report_start: int, study_end: int) -> list[dict]:
+def _study_rows(results: xr.Dataset, region: int, study_file: str, report_start: int, study_end: int) -> list[dict]:
     rows = []
-    scenarios = list(res["scenario"].values)
+    scenarios = list(results["scenario"].values)
+    # selections on plain numbers: on a pint array each costs milliseconds (mfa.units.dequantify)
+    flows = {name: plain(results[name], "t/yr").sel(region=region) for name in (*(v for v, _ in _FIGURES.values()), "carbon_reduction")}
     study = read_rows(resolve(study_file), ("figure", "element", "scenario", "bound"))
     for _, r in study.iterrows():
         if r["scenario"] not in scenarios:
             continue
         if r["figure"] in _FIGURES:
             var, unit = _FIGURES[r["figure"]]
-            series = plain(res[var].sel(scenario=r["scenario"], element=r["element"]), "t/yr")
+            series = flows[var].sel(scenario=r["scenario"], element=r["element"])
             model = float(series.sel(year=slice(report_start, study_end)).sum())
             rows.append(_row(region, r["figure"], r["scenario"], r["element"], unit, model, r["value"]))
         elif r["figure"] == CARBON:
-            series = plain(res["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"]), "t/yr")
+            series = flows["carbon_reduction"].sel(scenario=r["scenario"], bound=r["bound"])
             model = float(series.sel(year=study_end))
             rows.append(_row(region, r["figure"], r["scenario"], r["bound"], "t yr-1", model, r["value"]))
     return rows
@@ -65,24 +67,26 @@ def _rows_by_scenario(region, figure: str, detail: str, unit: str, model: xr.Dat
     return [_row(region, figure, str(s), detail, unit, float(model.sel(scenario=s)), reference, note) for s in model["scenario"].values]
 
 
-def _stock_rows(region, passenger_stock: xr.DataArray, passenger_share, official: dict[int, float]) -> list[dict]:
-    """The model's stock of ``passenger_stock`` (by scenario, powertrain and year) as all
-    NEVs against ``official`` (by year)."""
+def _stock_rows(region, passenger_stock: xr.DataArray, passenger_share: xr.DataArray, official: dict[int, float]) -> list[dict]:
+    """The model's stock of ``passenger_stock`` (vehicles by scenario, segment,
+    powertrain and year; plain numbers) as all NEVs against ``official`` (by year);
+    ``passenger_share``: plain numbers by scenario."""
     nev_stock, note = _all_nevs(passenger_stock, passenger_share)
     return [row for year, reference in official.items() if year in nev_stock["year"].values
             for row in _rows_by_scenario(region, STOCK, str(year), "1", nev_stock.sel(year=year), reference, note)]
 
 
-def _all_nevs(stock: xr.DataArray, passenger_share) -> tuple[xr.DataArray, str]:
-    """The model's NEV stock as every NEV type, and what that means: all segments when the
-    case models commercial vehicles, else passenger cars scaled by their share of NEVs."""
+def _all_nevs(stock: xr.DataArray, passenger_share: xr.DataArray) -> tuple[xr.DataArray, str]:
+    """The model's NEV stock as every NEV type (plain numbers in, as :func:`_stock_rows`),
+    and what that means: all segments when the case models commercial vehicles, else
+    passenger cars scaled by their share of NEVs."""
     stock = stock.sum("powertrain")
     if list(stock["segment"].values) != [PASSENGER]:
-        return plain(stock.sum("segment"), "vehicle"), "NEVs of every segment the case models (passenger cars, buses, light commercial vehicles, trucks)"
-    share = float(np.unique(plain(passenger_share, "1").values)[0])
+        return stock.sum("segment"), "NEVs of every segment the case models (passenger cars, buses, light commercial vehicles, trucks)"
+    share = float(np.unique(passenger_share.values)[0])
     note = (f"the model counts passenger cars; its stock is divided by the passenger share of NEVs ({share:g}, "
             "fleet.passenger_share) to compare with official figures of every NEV type")
-    return plain(stock.sum("segment") / passenger_share, "vehicle"), note
+    return stock.sum("segment") / passenger_share, note
 
 
 _RETIRED = {
@@ -103,9 +107,14 @@ def _retired_rows(results: xr.Dataset, params: xr.Dataset, estimates_file: str) 
         if r["figure"] not in _RETIRED or year not in results["year"].values:
             continue
         variable, as_mass, unit, udunits = _RETIRED[r["figure"]]
-        flow = results[variable].sel(year=year)
+        # on plain numbers with their pint units alongside (mfa.units.dequantify), as pint would compute it
+        flow, flow_unit = magnitude_and_unit(results[variable], variable)
+        flow = flow.sel(year=year)
         flow = flow.sum([d for d in ("region", "segment") if d in flow.dims])
-        model = plain(((flow * params["pack_mass_per_kwh"]) if as_mass else flow).sum("chemistry"), unit)
+        if as_mass:
+            mass, mass_unit = magnitude_and_unit(params["pack_mass_per_kwh"], "pack_mass_per_kwh")
+            flow, flow_unit = flow * mass, flow_unit * mass_unit
+        model = flow.sum("chemistry") * factor(flow_unit, unit)
         reference = float(ureg.Quantity(float(r["value"]), r["unit"]).to(unit).magnitude)
         rows += _rows_by_scenario(NATIONAL, r["figure"], str(year), udunits, model, reference, f"{r['source']} ({r['grade']}): {r['note']}")
     return rows
@@ -120,21 +129,22 @@ def table(results: xr.Dataset, params: xr.Dataset, study_file: str | None, repor
     study's figures cover ``report_start`` to ``study_end`` (cumulative) and ``study_end``
     (carbon); a figure whose years the run does not reach is left out, with a warning."""
     rows = []
+    # selections and sums on plain numbers: on a pint array each costs milliseconds (mfa.units.dequantify)
+    stock, share = plain(results["vehicle_stock"], "vehicle"), plain(params["passenger_share"], "1")
     if region in results["region"].values:
-        res = results.sel(region=region)
-        if study_file and int(res["year"].max()) < study_end:
-            log.warning("the run ends in %d, before the study's figures (%d-%d): calibration.csv compares only the official stock", int(res["year"].max()), report_start, study_end)
+        if study_file and int(results["year"].max()) < study_end:
+            log.warning("the run ends in %d, before the study's figures (%d-%d): calibration.csv compares only the official stock", int(results["year"].max()), report_start, study_end)
         elif study_file:
-            rows += _study_rows(res, region, study_file, report_start, study_end)
+            rows += _study_rows(results, region, study_file, report_start, study_end)
         if "official_nev_stock" in params:
-            official = params["official_nev_stock"].isel(scenario=0).sel(region=region).dropna("official_year")
+            official = plain(params["official_nev_stock"], "vehicle").isel(scenario=0).sel(region=region).dropna("official_year")
             # years before 2021 hold assumptions (Hainan's 2020 stock is graded D), not official figures
-            years = {int(y): float(plain(official.sel(official_year=y), "vehicle")) for y in official["official_year"].values if y >= 2021}
-            rows += _stock_rows(region, res["vehicle_stock"], params["passenger_share"], years)
+            years = {int(y): float(official.sel(official_year=y)) for y in official["official_year"].values if y >= 2021}
+            rows += _stock_rows(region, stock.sel(region=region), share, years)
     if national_stock_file:
         national = plain(read_table(resolve(national_stock_file), ("segment", "year"), "vehicle", {"segment": "all"}), "vehicle")
         years = {int(y): float(national.sel(year=y)) for y in national["year"].values}
-        rows += _stock_rows(NATIONAL, results["vehicle_stock"].sum("region"), params["passenger_share"], years)
+        rows += _stock_rows(NATIONAL, stock.sum("region"), share, years)
     if retired_estimates_file:
         rows += _retired_rows(results, params, retired_estimates_file)
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -178,7 +178,7 @@ def table(scenarios: dict[str, config.Scenario]) -> pd.DataFrame:
         keys = [c for c in frame.columns if c not in META_COLUMNS]
         if not set(META_COLUMNS) <= set(frame.columns):
             continue  # a reference table (codes, names, points), not values
-        for _, r in frame.iterrows():
+        for r in frame.to_dict("records"):  # not iterrows, which builds a Series per row
             rows.append({"kind": "input", "file": name, "key": "; ".join(f"{k}={r[k]}" for k in keys),
                          **{c: r[c] for c in META_COLUMNS}})
     return pd.DataFrame(rows, columns=COLUMNS).fillna("")

@@ -13,14 +13,68 @@ counted), because UDUNITS has no vehicle unit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
-import cf_xarray.units  # noqa: F401  (registers the UDUNITS formatter "cf")
 import numpy as np
 import pint
-import pint_xarray  # noqa: F401  (registers the .pint accessor)
+import platformdirs
 import xarray as xr
+
+log = logging.getLogger(__name__)
+
+
+def _definitions_cache() -> Path | None:
+    """A folder with pint's unit definitions parsed and pickled (pint's ``cache_folder``),
+    in the user's cache folder, never in a checkout; ``None`` when none can be written.
+
+    Parsing them costs 0.3-1 s of every run, loading the pickles ~0.04 s. pint writes
+    the pickles in place, so the folder is filled under another name and renamed: a
+    process either finds it complete or not at all (then parses, as without one)."""
+    folder = platformdirs.user_cache_path("mfa", appauthor=False) / f"pint-{pint.__version__}"
+    if folder.is_dir():
+        return folder
+    staging = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        pint.UnitRegistry(cache_folder=staging)  # parses the definitions and pickles them
+        staging.rename(folder)
+    except OSError as err:  # not writable, or another process renamed its folder first
+        log.debug("pint definitions cache %s: %s", folder, err)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder if folder.is_dir() else None
+
+
+@contextlib.contextmanager
+def _registry_options(cache: Path | None):
+    """While cf_xarray.units builds its registry on import: pint's definitions from
+    ``cache``, and no matplotlib (``setup_matplotlib`` imports it, 0.2 s, in runs that
+    draw nothing: :mod:`mfa.report.png`, which every drawing module imports, sets pint's
+    matplotlib support up)."""
+    registry, setup = pint.UnitRegistry, pint.UnitRegistry.setup_matplotlib
+    if cache is not None:
+        pint.UnitRegistry = functools.partial(registry, cache_folder=cache)
+    registry.setup_matplotlib = lambda self, enable=True: None
+    try:
+        yield
+    finally:
+        pint.UnitRegistry = registry
+        registry.setup_matplotlib = setup
+
+
+if "cf_xarray.units" not in sys.modules:
+    with _registry_options(_definitions_cache()):
+        import cf_xarray.units  # noqa: F401  (the UDUNITS-aware registry; registers the formatter "cf")
+import cf_xarray.units  # noqa: E402
+import pint_xarray  # noqa: E402, F401  (registers the .pint accessor)
 
 ureg: pint.UnitRegistry = cf_xarray.units.units
 """The package-wide registry. Never create another one: pint refuses to mix them."""
@@ -95,38 +149,52 @@ def dequantify(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
     A Dataset is rebuilt in one step: assigning its variables one by one makes xarray look
     at every quantified variable still in it, and with dask installed each look at a pint
     array formats the whole array into an error message (pint's ``__getattr__`` answering
-    dask's ``is_dask_collection``): milliseconds per look."""
+    dask's ``is_dask_collection``): milliseconds per look. Coordinates are shared, not
+    copied (attributes are copied): deep copies cost milliseconds per array too."""
     if isinstance(obj, xr.Dataset):
-        arrays = {name: dequantify(da) for name, da in obj.data_vars.items()}
-        out = obj.copy(data={name: da.data for name, da in arrays.items()})
-        for name, da in arrays.items():
-            out[name].attrs = da.attrs
+        parts = {name: _plain(obj.variables[name]) for name in obj.data_vars}
+        out = obj.copy(deep=False, data={name: data for name, (data, _) in parts.items()})
+        for name, (_, attrs) in parts.items():
+            out.variables[name].attrs = attrs
         return out
     if not is_quantified(obj):
         return obj
-    out = obj.copy(data=obj.data.magnitude)
-    out.attrs = {**obj.attrs, "units": udunits(obj.data.units)}
+    data, attrs = _plain(obj.variable)
+    out = obj.copy(deep=False, data=data)
+    out.attrs = attrs
     return out
 
 
+def _plain(var: xr.Variable) -> tuple:
+    """The plain numbers of ``var`` and its attributes with its UDUNITS ``units``."""
+    if not is_quantified(var.data):
+        return var.data, var.attrs
+    return var.data.magnitude, {**var.attrs, "units": udunits(var.data.units)}
+
+
 def magnitude_and_unit(da: xr.DataArray, name: str) -> tuple[xr.DataArray, pint.Unit | None]:
-    """Split a DataArray into plain numbers and its pint unit (``None`` when unitless).
+    """Split a DataArray into plain numbers and its pint unit (``None`` when unitless);
+    coordinates shared, as :func:`dequantify`.
 
     ``name`` is only used in error messages.
     """
     if not isinstance(da, xr.DataArray):
         raise ValueError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}")
     if is_quantified(da):
-        return da.copy(data=da.data.magnitude), da.data.units
+        return da.copy(deep=False, data=da.data.magnitude), da.data.units
     return da, None
 
 
 def plain(da: xr.DataArray, unit: str) -> xr.DataArray:
-    """``da`` converted to ``unit`` as plain numbers (a DataArray, coordinates kept)."""
+    """``da`` converted to ``unit`` as plain numbers (a DataArray, coordinates kept).
+
+    Converted on the magnitudes (:func:`magnitude`): xarray's own path (``.pint.to``)
+    looks at the pint array as :func:`dequantify` says, milliseconds per call."""
     if isinstance(da, pint.Quantity):
         return xr.DataArray(da.to(unit).magnitude)
-    out = da.pint.to(unit)
-    return out.copy(data=out.data.magnitude)
+    if not is_quantified(da):
+        raise ValueError(f"{da.name}: no pint units to convert to {unit!r}")
+    return da.copy(deep=False, data=magnitude(da.data, unit))
 
 
 def is_rate(unit) -> bool:

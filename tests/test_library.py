@@ -430,6 +430,23 @@ def test_to_netcdf_writes_udunits_and_appears_whole(tmp_path, retired):
     assert not [p.name for p in tmp_path.rglob("*.part")]
 
 
+def test_to_netcdf_does_not_import_dask_distributed(tmp_path):
+    # xarray asks dask for the running scheduler before a write, which imports distributed
+    # (most of a small run's write time); mfa.io.write_netcdf hides it while never imported
+    code = (
+        "import sys, xarray as xr; from mfa.io import to_netcdf\n"
+        "ds = xr.Dataset({'x': ('t', [1.0, 2.0], {'units': 't'})})\n"
+        f"to_netcdf(ds, {str(tmp_path / 'a.nc')!r}); print('distributed' in sys.modules)\n"
+        "import dask.distributed\n"  # importable again after the write, and then not hidden
+        f"to_netcdf(ds, {str(tmp_path / 'b.nc')!r}); print(sys.modules['dask.distributed'] is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+    for name in ("a.nc", "b.nc"):
+        with xr.open_dataset(tmp_path / name) as back:
+            assert back["x"].values.tolist() == [1.0, 2.0] and back["x"].attrs["units"] == "t"
+
+
 # --- the package ---------------------------------------------------------------------------------
 
 

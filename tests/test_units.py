@@ -213,3 +213,31 @@ def test_counts_do_not_add_to_masses():
     with pytest.raises(pint.DimensionalityError):
         ureg.Quantity(1, "vehicle") + ureg.Quantity(1, "t")
     assert ureg.Unit("veh") == ureg.Unit("vehicle")
+
+
+def _import_units(cache_home, code: str = "") -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys, mfa.units as u\n"
+              "print('matplotlib' in sys.modules, u.udunits('kWh/yr'), u.udunits('vehicle/yr'), u.ureg is __import__('cf_xarray.units').units.units, sep='|')\n" + code)
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout.replace("\n", "|").split("|")[:-1]
+
+
+def test_the_registry_is_cf_xarrays_built_from_a_cache_of_parsed_definitions(tmp_path):
+    expected = ["False", "kW h yr-1", "yr-1", "True"]  # no matplotlib on import, the same strings either way
+    assert _import_units(tmp_path) == expected  # parses, fills the cache
+    (folder,) = (tmp_path / "mfa").iterdir()
+    assert folder.name == f"pint-{pint.__version__}" and list(folder.glob("*.pickle"))
+    assert _import_units(tmp_path) == expected  # from the cache
+    assert [p.name for p in (tmp_path / "mfa").iterdir()] == [folder.name]  # no staging folder left
+    unwritable = tmp_path / "a-file"
+    unwritable.write_text("")
+    assert _import_units(unwritable) == expected  # no cache: parsed, as before
+
+
+def test_plots_set_up_pints_matplotlib_support(tmp_path):
+    out = _import_units(tmp_path, "import mfa.report.png, matplotlib.units as m; print(u.ureg.Quantity in m.registry)")
+    assert out[-1] == "True"

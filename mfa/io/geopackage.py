@@ -170,7 +170,7 @@ def write_layer(
     data = [table[c].to_numpy(dtype=object) if table[c].dtype == object else table[c].to_numpy() for c in columns]
     meta = fields.set_index("name").reindex(columns).fillna("")
     layer_metadata = {"DESCRIPTION": description}
-    layer_metadata.update({name: row.alias for name, row in meta.iterrows()})
+    layer_metadata.update(zip(meta.index, meta["alias"]))
     kind = _geometry_type(geometry)
     with atomic_path(path) as tmp:
         gpkg = tmp.with_name(tmp.name + ".gpkg")  # GDAL wants the .gpkg extension
@@ -191,13 +191,19 @@ def write_layer(
     return Path(path)
 
 
+def _rows(meta: pd.DataFrame):
+    """``(name, row)`` per field of ``meta`` (indexed by name), each row a named tuple:
+    a tenth of the time of ``iterrows``, which builds a Series per row."""
+    return zip(meta.index, meta.itertuples(index=False))
+
+
 def _qml(meta: pd.DataFrame, temporal: str | None) -> str:
     """A QGIS style of the fields category only (each field's alias; index 0 is the
     fid), and of the temporal category when ``temporal`` names a date field (mode 1:
     a date field per feature, lasting one year)."""
     aliases = "".join(
         f"<alias field={quoteattr(name)} index=\"{i}\" name={quoteattr(row.alias)}/>"
-        for i, (name, row) in enumerate(meta.iterrows(), start=1)
+        for i, (name, row) in enumerate(_rows(meta), start=1)
     )
     categories, extra = "Fields", ""
     if temporal:
@@ -225,7 +231,7 @@ def _write_field_metadata(gpkg: Path, layer: str, meta: pd.DataFrame, temporal: 
         con.executemany(
             "INSERT INTO gpkg_data_columns (table_name, column_name, name, title, description) VALUES (?, ?, ?, ?, ?)",
             [(layer, name, name, row.alias, f"{row.description} Unit: {row.unit}." if row.unit else row.description)
-             for name, row in meta.iterrows()],
+             for name, row in _rows(meta)],
         )
         con.execute(
             "CREATE TABLE layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), f_table_schema TEXT(256),"

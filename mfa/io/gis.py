@@ -51,7 +51,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..units import is_quantified, magnitude_and_unit, quantify, ureg
-from . import atomic_path
+from . import write_netcdf
 
 log = logging.getLogger(__name__)
 
@@ -627,6 +627,4 @@ def write_view(ds: xr.Dataset, path: Path) -> Path:
     for name in GEOMETRY_VARIABLES:
         if name in ds.variables and name not in ds.coords:
             ds[name].encoding["coordinates"] = None  # helper variables: no coordinates attribute
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
-    return Path(path)
+    return write_netcdf(ds, path, encoding(ds))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from . import atomic_path
+from . import write_netcdf
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,4 @@ def to_netcdf(ds, path) -> Path:
         log.warning("to_netcdf: no units for %s; written as plain numbers", unitless)
     out = dequantify(ds)
     out.attrs.setdefault("Conventions", "CF-1.8")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        out.to_netcdf(tmp, engine="netcdf4")
-    return path
+    return write_netcdf(out, path)

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..units import dequantify, is_quantified
-from . import atomic_path
+from . import write_netcdf
 
 COORD_UNITS = {"year": "1", "region": "1"}
 TIME_BOUNDS = "time_bnds"
@@ -113,9 +113,7 @@ def write(results: xr.Dataset, path: Path, attrs: dict, extra: xr.Dataset | None
         ds.attrs["featureType"] = "timeSeries"
     if extra is not None:
         ds = ds.merge(extra.assign_coords({k: ds[k] for k in ds.coords if k in extra.coords}), combine_attrs="override")
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
-    return Path(path)
+    return write_netcdf(ds, path, encoding(ds))
 
 
 def write_plain(ds: xr.Dataset, path: Path, title: str) -> Path:
@@ -132,9 +130,7 @@ def write_plain(ds: xr.Dataset, path: Path, title: str) -> Path:
         "history": f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} created by mfa",
         **{k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in ds.attrs.items()},
     }
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding(ds))
-    return Path(path)
+    return write_netcdf(ds, path, encoding(ds))
 
 
 def write_parameters(params: xr.Dataset, path: Path, attrs: dict) -> Path:

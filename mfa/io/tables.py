@@ -39,11 +39,13 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
         values = with_total(values.sum([d for d in definition.load().summed_dims if d in values.dims]))
         is_flow = unit is not None and is_rate(unit)
         detail_dims = [d for d in values.dims if d not in ("scenario", "region", "year")]
-        table = pd.DataFrame({f"value_{y}": values.sel(year=y).to_series() for y in MILESTONES if y in values["year"]})
+        values = values.reset_coords(drop=True)
+        columns = {}
         if is_flow:
-            total = values.sel(year=slice(report_start, None)).sum("year")
-            table.insert(0, f"cumulative_{report_start}_{int(values['year'].max())}", total.to_series())
-        table = table.reset_index()
+            columns[f"cumulative_{report_start}_{int(values['year'].max())}"] = values.sel(year=slice(report_start, None)).sum("year")
+        columns.update({f"value_{y}": values.sel(year=y, drop=True) for y in MILESTONES if y in values["year"]})
+        # one frame from one Dataset: a frame of Series aligns their indexes (most of the time)
+        table = xr.Dataset(columns).to_dataframe().reset_index()
         table["detail"] = table[detail_dims[0]] if detail_dims else ""
         table = table.drop(columns=detail_dims)
         table.insert(0, "variable", name)

@@ -10,6 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
+from ..units import ureg  # noqa: E402
+
+# pint quantities on matplotlib axes: mfa.units leaves this to the modules that draw (all of them import this one)
+ureg.setup_matplotlib()
 
 DPI = 150
 """Sharp enough for a slide or a printed page; the report embeds smaller copies."""
