@@ -138,10 +138,11 @@ class Quantiles(NamedTuple):
     """Of the sum over regions, sample by sample: as ``regions`` without ``region``."""
 
 
-BLOCK_SERIES = 16_000
+BLOCK_SERIES = 5_000
 """Series (sample x scenario x region) whose headline outputs one quantile task holds: all
-samples of a block of regions, ~8 KB a series (36 years x 29 values), so ~130 MB a task
-whatever the number of samples (at least one region a task)."""
+samples of a block of regions, ~24 KB a series (36 years x 82 values: 8 elements in 9
+material outputs), so ~120 MB a task (at least one region a task: ~70 MB a region for
+1,000 samples and 3 scenarios, 10 times that for 10,000)."""
 
 
 RUN_SERIES = 2048
@@ -316,12 +317,33 @@ def quantiles(samples: xr.Dataset) -> xr.Dataset:
     are read one region block at a time."""
     if samples.chunks:
         samples = samples.chunk({"sample": -1, **({"region": 1} if "region" in samples.dims else {})})
-    # skipna=False: np.quantile sorts whole arrays; NaN-skipping np.nanquantile loops in
-    # Python over every (scenario, region, year, element) cell. A NaN output shows as NaN.
-    out = samples.quantile(list(QUANTILES), dim="sample", skipna=False).compute()
-    for name in out.data_vars:
-        out[name].attrs = dict(samples[name].attrs)
+    out = xr.apply_ufunc(
+        sorted_quantiles, samples, input_core_dims=[["sample"]], output_core_dims=[["quantile"]],
+        dask="parallelized", dask_gufunc_kwargs={"output_sizes": {"quantile": len(QUANTILES)}}, keep_attrs=True,
+    ).compute()
+    out = out.assign_coords(quantile=list(QUANTILES)).transpose("quantile", ...)
     out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
+    return out
+
+
+def sorted_quantiles(values: np.ndarray) -> np.ndarray:
+    """:data:`QUANTILES` of ``values`` along its last axis, on that axis: the same numbers
+    as ``np.quantile`` (its default linear method, its index and interpolation formulas,
+    bit for bit) from one sort, which is 3-4x faster than its partitions for five
+    quantiles of a thousand samples. A NaN in a series makes its quantiles NaN (as
+    np.quantile; np.nanquantile would hide it, and loops in Python over every series)."""
+    ordered = np.sort(values, axis=-1)
+    n = ordered.shape[-1]
+    q = np.asarray(QUANTILES)
+    position = (n - 1) * q  # numpy's virtual index for its linear method
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, n - 1)
+    weight = position - below
+    low, high = ordered[..., below], ordered[..., above]
+    step = high - low
+    out = low + step * weight
+    np.subtract(high, step * (1 - weight), out=out, where=weight >= 0.5)  # numpy's _lerp, exact at both ends
+    out[np.isnan(ordered[..., -1])] = np.nan  # np.sort puts NaN last
     return out
 
 

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mfa import config, model, uncertainty
 from mfa.cli import dask_client, main
@@ -145,3 +147,21 @@ def test_run_with_samples_writes_quantiles_and_fans(tmp_path):
     assert ds["metal_demand_quantile"].dims == ("quantile", "scenario", "region", "year", "element")
     assert ds["metal_demand_quantile"].attrs["units"] == "t yr-1" and ds.attrs["samples"] == 8
     assert (out / "plots" / "fan_metal_demand.png").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    scale=st.sampled_from([1e-6, 1.0, 3.7e4, 1e12]),
+    with_nan=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_sorted_quantiles_are_numpys_bit_for_bit(n, scale, with_nan, seed):
+    """The sweep's one-sort quantiles against np.quantile (linear), ties and NaN included."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((3, 2, n)) * scale
+    values[1] = np.round(values[1] / scale) * scale  # ties
+    if with_nan:
+        values[0, 1, rng.integers(n)] = np.nan
+    expected = np.moveaxis(np.quantile(values, uncertainty.QUANTILES, axis=-1), 0, -1)
+    np.testing.assert_array_equal(uncertainty.sorted_quantiles(values), expected)
