@@ -203,7 +203,7 @@ SAMPLING_OPTIONS = [
     click.option("--samples", type=click.IntRange(min=1), default=None, help="Monte-Carlo draws of the uncertain parameters (scenario files' uncertainty:)."),
     click.option("--sampling", type=click.Choice(["sobol", "lhs"]), default="sobol", show_default=True, help="Quasi-random design of the draws."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draws (same seed, same draws)."),
-    click.option("--chunk", type=click.IntRange(min=1), default=None, help="Samples per model run (default: ~2,048 sample x scenario x region series)."),
+    click.option("--chunk", type=click.IntRange(min=1), default=None, help="Samples per model run (default: ~1,024 sample x scenario x region series)."),
     click.option("--store", default=None, metavar="URL", help="Also keep every sample's headline outputs in a Zarr store at URL (a path or fsspec URL, e.g. s3://bucket/run.zarr, that every worker reaches)."),
     click.option("--workers", type=click.IntRange(min=1), default=None, help="Run the sample chunks on a local dask.distributed cluster of N worker processes."),
     click.option("--scheduler", default=None, metavar="ADDRESS", help="Run the sample chunks on the dask.distributed cluster at ADDRESS (e.g. tcp://host:8786)."),

@@ -90,7 +90,8 @@ def survival_matrix(
     sf = None
     for point, weight in zip(*discretisation.points_and_weights()):
         share = np.asarray(survival(time, years[None, :] + point), float)
-        sf = share * weight if sf is None else sf + share * weight
+        share = share if weight == 1.0 else share * weight  # one point: no pass over the matrices
+        sf = share if sf is None else sf + share
     born = years[:, None] >= years[None, :]
     return np.where(born, sf, 0.0)
 

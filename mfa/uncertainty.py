@@ -138,20 +138,22 @@ class Quantiles(NamedTuple):
     """Of the sum over regions, sample by sample: as ``regions`` without ``region``."""
 
 
-BLOCK_SERIES = 5_000
+BLOCK_SERIES = 10_000
 """Series (sample x scenario x region) whose headline outputs one quantile task holds: all
 samples of a block of regions, ~24 KB a series (36 years x 82 values: 8 elements in 9
-material outputs), so ~120 MB a task (at least one region a task: ~70 MB a region for
-1,000 samples and 3 scenarios, 10 times that for 10,000)."""
+material outputs), so ~240 MB a task (at least one region a task: ~70 MB a region for
+1,000 samples and 3 scenarios, 10 times that for 10,000). Fewer regions a task would hold
+less but cost more time: a model run's survival matrices are per sample, shared by its
+regions (31 x 3 x 1,000 samples, measured 2026-12 on a loaded machine: blocks of 1 region
+157 CPU s and 1.67 GB peak, of 3 regions 100 s and 1.74 GB, of 5 regions 104 s and 1.92 GB)."""
 
 
-RUN_SERIES = 2048
+RUN_SERIES = 1024
 """Series (sample x scenario x region) one model run computes when no ``chunk`` is given.
-A run's working arrays peak at ~220 KB a series (measured 2026-12 on china-provinces:
-910 MiB above the process for 4,080 series, 480 MiB for 2,040), one run a core at a
-time. The model's fixed cost per run is small now (~0.1 s for hainan-study on a busy
-machine), so narrower runs cost no time: the same loaded machine ran 4,080 series in
-41.6 s and 2,040 in 21.3 s. Wider runs only hold more memory."""
+A run's working arrays peak at ~220 KB a series, one run a core at a time. Its fixed
+cost is small (~0.1 s for china-provinces), so narrower runs cost little time: 31 x 3 x
+1,000 samples took 99.7 CPU s and peaked at 1.41 GB with 1,024, 100.1 s and 1.74 GB
+with 2,048 (measured 2026-12, loaded machine, BLOCK_SERIES 10,000)."""
 
 
 def _samples_per_run(chunk: int | None, params: xr.Dataset) -> int:
