@@ -250,7 +250,7 @@ def headline_fields(results: xr.Dataset, report_start: int) -> dict[str, xr.Data
                     fields[f"carbon_reduction_{year}{suffix}_{scen}"] = _field(
                         _values(grid.year(year, **at), unit, "t/yr"), "t yr-1",
                         f"use-phase CO2 reduction in {year}{label}, {scenario} scenario (mass of CO2)",
-                        source_variable="carbon_reduction", scenario=str(scenario), year=str(year), **({"bound": str(bound)} if bound is not None else {}),
+                        source_variable="carbon_reduction", scenario=str(scenario), year=str(year), **({"bound": str(bound)} if bound else {}),
                     )
     return fields
 
