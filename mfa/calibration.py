@@ -42,7 +42,8 @@ def _study_rows(results: xr.Dataset, region: int, study_file: str, report_start:
     rows = []
     scenarios = list(results["scenario"].values)
     # selections on plain numbers: on a pint array each costs milliseconds (mfa.units.dequantify)
-    flows = {name: plain(results[name], "t/yr").sel(region=region) for name in (*(v for v, _ in _FIGURES.values()), "carbon_reduction")}
+    flows = {name: plain(results[name], "t/yr").sel(region=region)
+             for name in (*(v for v, _ in _FIGURES.values()), "carbon_reduction") if name in results}
     study = read_rows(resolve(study_file), ("figure", "element", "scenario", "bound"))
     for _, r in study.iterrows():
         if r["scenario"] not in scenarios:

@@ -548,10 +548,15 @@ def load_yaml(path: Path) -> dict:
     return copy.deepcopy(_load_yaml(path))
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""``yaml.safe_load``'s loader in C (libyaml) where PyYAML was built with it: the same
+mappings from a tenth of the time (0.17 s of a run for the shipped cases, pure Python)."""
+
+
 @per_file_version
 def _load_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except UnicodeDecodeError as err:
         raise InputError(path, "file", f"UTF-8 text ({err.reason} at byte {err.start})") from err
     except yaml.YAMLError as err:

@@ -70,10 +70,10 @@ def _registry_options(cache: Path | None):
         registry.setup_matplotlib = setup
 
 
-if "cf_xarray.units" not in sys.modules:
+if "cf_xarray.units" not in sys.modules:  # else it was imported first (by a user): its registry is built
     with _registry_options(_definitions_cache()):
-        import cf_xarray.units  # noqa: F401  (the UDUNITS-aware registry; registers the formatter "cf")
-import cf_xarray.units  # noqa: E402
+        import cf_xarray.units  # noqa: F401
+import cf_xarray.units  # noqa: E402  (the UDUNITS-aware registry; registers pint's formatter "cf")
 import pint_xarray  # noqa: E402, F401  (registers the .pint accessor)
 
 ureg: pint.UnitRegistry = cf_xarray.units.units
@@ -168,7 +168,7 @@ def dequantify(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
 def _plain(var: xr.Variable) -> tuple:
     """The plain numbers of ``var`` and its attributes with its UDUNITS ``units``."""
     if not is_quantified(var.data):
-        return var.data, var.attrs
+        return var.data, dict(var.attrs)
     return var.data.magnitude, {**var.attrs, "units": udunits(var.data.units)}
 
 

@@ -203,7 +203,10 @@ def _number_format(column: str, values: pd.Series) -> str | None:
 
 
 def _text_width(text: str) -> int:
-    """Display width: CJK characters take two columns."""
+    """Display width: CJK characters take two columns (ASCII text, most cells, counted
+    without looking at each character)."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

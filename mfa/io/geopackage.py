@@ -86,7 +86,9 @@ def wide_table(results: xr.Dataset, variables: list[str] | None = None) -> tuple
 
     system = definition.load()
     names = list(variables) if variables is not None else metal_variables(results) + [v for v in other_variables() if v in results]
-    columns: dict[str, xr.DataArray] = {}
+    rows = ("region", "scenario", "year")
+    index = None
+    columns: dict[str, np.ndarray] = {}
     fields = []
     for name in names:
         # the sum on plain numbers: on a pint array it costs milliseconds (mfa.units.dequantify)
@@ -98,16 +100,21 @@ def wide_table(results: xr.Dataset, variables: list[str] | None = None) -> tuple
             raise ValueError(f"{name}: more than one detail dimension {detail}")
         labels = [None] if not detail else [str(v) for v in values[detail[0]].values]
         var = system.variables.get(name)
-        for label in labels:
+        if index is None:
+            index = pd.MultiIndex.from_product([values[d].values for d in rows], names=rows)
+        # numpy columns in the order of the rows (region, then scenario, then year): a
+        # Dataset of ~100 DataArrays would align them all only to make the same frame
+        grid = values.transpose(*rows, *detail).values
+        for i, label in enumerate(labels):
             column = name if label is None else f"{name}_{_slug(label)}"
-            columns[column] = (values if label is None else values.sel({detail[0]: label}, drop=True)).transpose(*KEY_DIMS)
+            columns[column] = (grid if label is None else grid[..., i]).ravel()
             long_name = var.long_name if var else results[name].attrs.get("long_name", name)
             fields.append({
                 "name": column, "alias": f"{long_name}{f', {label}' if label else ''} [{unit}]", "unit": unit,
                 "description": var.description if var else "", "source_variable": name, "scenario": "",
                 "element": label if detail == ["element"] else "", "year": "",
             })
-    frame = xr.Dataset(columns).to_dataframe(dim_order=["region", "scenario", "year"]).reset_index()
+    frame = pd.DataFrame(columns, index=index).reset_index()
     frame["region"] = frame["region"].astype("int32")
     frame["year"] = frame["year"].astype("int32")
     frame["scenario"] = frame["scenario"].astype(str)

@@ -45,7 +45,7 @@ def summary(results: xr.Dataset, report_start: int) -> pd.DataFrame:
             columns[f"cumulative_{report_start}_{int(values['year'].max())}"] = values.sel(year=slice(report_start, None)).sum("year")
         columns.update({f"value_{y}": values.sel(year=y, drop=True) for y in MILESTONES if y in values["year"]})
         # one frame from one Dataset: a frame of Series aligns their indexes (most of the time)
-        table = xr.Dataset(columns).to_dataframe().reset_index()
+        table = xr.Dataset(columns).to_dataframe(dim_order=[d for d in values.dims if d != "year"]).reset_index()
         table["detail"] = table[detail_dims[0]] if detail_dims else ""
         table = table.drop(columns=detail_dims)
         table.insert(0, "variable", name)
