@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import InputError
 
@@ -106,6 +106,7 @@ class System(_Strict):
     feedstock: str
     """The process whose inflows and outflows are the recyclers' feedstock streams."""
     variables: dict[str, Variable]
+    _left_out: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _resolve_and_check(self):
@@ -203,6 +204,27 @@ class System(_Strict):
             return tuple(var.dims)
         extra = var.dims if var.dims is not None else self.quantities[var.quantity].dims
         return (*BASE_DIMS, *extra)
+
+    def without(self, names) -> "System":
+        """The system without the auxiliary variables ``names``, which nothing else refers
+        to (e.g. Monte-Carlo runs leave out what no headline output needs). A step may
+        still compute them (:attr:`left_out`); a step that reads the declaration skips them."""
+        names = tuple(names)
+        for name in names:
+            var = self.variables.get(name)
+            if var is None or var.kind != "auxiliary" or var.headline:
+                raise ValueError(f"without: {name!r} is not a declared auxiliary variable outside the headline outputs")
+            users = [n for n, v in self.variables.items() if name in (v.at_most, v.part_of, v.content_of, *(v.sum_of or ()))]
+            if users:
+                raise ValueError(f"without: {name!r} is used by {users}")
+        reduced = self.model_copy(update={"variables": {n: v for n, v in self.variables.items() if n not in names}})
+        reduced._left_out = (*self._left_out, *names)
+        return reduced
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """Declared variables this system was built :meth:`without`."""
+        return self._left_out
 
     def step_variables(self, step: str) -> list[str]:
         return [n for n, v in self.variables.items() if v.step == step]

@@ -43,8 +43,9 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
         # kWh (or kWh/yr) times t/kWh: the material's t (or t/yr), by element only: one
         # contraction of chemistry and, where the capacity has them, segments (linear, so exact)
         out[name] = (capacity.dot(per_kwh, tuple(d for d in ("segment", "chemistry") if d in capacity.dims)), system.unit(name))
-    demand = from_xarray(results.variables["battery_capacity_demand"], "kWh/yr")
-    out["metal_demand_by_chemistry"] = ((demand.sum("segment") if "segment" in demand.dims else demand) * per_kwh, "t/yr")
+    if "metal_demand_by_chemistry" in system.variables:  # the largest array of a run (chemistry x element): only when declared
+        demand = from_xarray(results.variables["battery_capacity_demand"], "kWh/yr")
+        out["metal_demand_by_chemistry"] = ((demand.sum("segment") if "segment" in demand.dims else demand) * per_kwh, "t/yr")
     for name in ("metal_intensity", "pack_mass_per_kwh", "black_mass_yield"):
         out[name] = p.variables[name]
     return dataset(out, p)

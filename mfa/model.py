@@ -101,7 +101,7 @@ def _conform(out: xr.Dataset, step: str, system: definition.System) -> dict[str,
     """``out``'s variables, exactly those ``step`` declares (totals aside), each in its
     declared unit and with its declared dims; anything else is a definition error."""
     declared = [n for n in system.step_variables(step) if system.variables[n].kind != "total"]
-    missing, extra = sorted(set(declared) - set(out.data_vars)), sorted(set(out.data_vars) - set(declared))
+    missing, extra = sorted(set(declared) - set(out.data_vars)), sorted(set(out.data_vars) - set(declared) - set(system.left_out))
     if missing or extra:
         raise ValueError(f"step {step!r} of the system definition: missing {missing}, undeclared {extra}")
     conformed = {}

@@ -179,13 +179,23 @@ def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
 def _run_chunk(scenarios, params: xr.Dataset, values: xr.DataArray, reduce=headline, store: str | None = None, start: int = 0):
     """``reduce`` of the model's results for the draws ``values`` (a run of samples), dims
     ``sample`` first; with ``store``, written there at sample ``start`` instead (returns None)."""
-    results, _ = model.run(scenarios, values, params)
+    results, _ = model.run(scenarios, values, params, system=_sweep_system())
     out = reduce(results).transpose("sample", ...)
     if store is None:
         return out
     region = {"sample": slice(start, start + out.sizes["sample"])}
     out.drop_vars([c for c in out.coords if "sample" not in out[c].dims]).to_zarr(store, region=region, zarr_format=2)
     return None
+
+
+def _sweep_system():
+    """The declared system without the auxiliary variables that no headline output, Sobol
+    output or check reads (the material demand by chemistry is a run's largest array)."""
+    from . import definition
+
+    system = definition.load()
+    used = {ref for v in system.variables.values() for ref in (v.at_most, v.part_of, v.content_of, *v.sum_of)}
+    return system.without(n for n, v in system.variables.items() if v.kind == "auxiliary" and not v.headline and n not in used)
 
 
 LARGE_GIB = 2.0

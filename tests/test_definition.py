@@ -117,6 +117,29 @@ def test_a_step_that_misses_a_declared_variable_is_refused(study, monkeypatch):
         model.run(scenarios, system=with_dismantling())
 
 
+def test_a_run_without_auxiliary_variables_gives_the_rest_unchanged(study, system):
+    """Monte-Carlo runs leave out auxiliaries no headline output needs (the material demand
+    by chemistry is the largest array); every other variable is the full run's."""
+    scenarios, results, _ = study
+    reduced = system.without(["metal_demand_by_chemistry", "population"])
+    assert reduced.left_out == ("metal_demand_by_chemistry", "population")
+    assert "metal_demand_by_chemistry" in system.variables  # the loaded system is unchanged
+    lean, _ = model.run(scenarios, system=reduced)
+    assert set(lean.data_vars) == set(results.data_vars) - {"metal_demand_by_chemistry", "population"}
+    for name in lean.data_vars:
+        np.testing.assert_array_equal(lean[name].data.magnitude, results[name].data.magnitude, err_msg=name)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("total_vehicle_sales", "used by"),  # the bound of vehicle_sales
+    ("vehicle_stock", "not a declared auxiliary"),
+    ("no_such_variable", "not a declared auxiliary"),
+])
+def test_without_refuses_what_the_rest_needs(system, name, message):
+    with pytest.raises(ValueError, match=message):
+        system.without([name])
+
+
 # --- invariants ---------------------------------------------------------------------
 
 
