@@ -13,8 +13,6 @@ Comparisons are written so that NaN fails them (``not (x <= limit)``): a hole ne
 
 from __future__ import annotations
 
-import functools
-import operator
 
 import numpy as np
 import xarray as xr
@@ -99,13 +97,13 @@ def check_results(results: xr.Dataset, system) -> dict[str, dict[str, float]]:
     for whole in {v.part_of for v in system.variables.values() if v.part_of}:
         parts = [n for n, v in system.variables.items() if v.part_of == whole]
         unit = system.unit(whole)
-        gap = functools.reduce(operator.add, (from_xarray(results.variables[n], unit) for n in parts)) - from_xarray(results.variables[whole], unit)
-        _within(gap, results, max(largest[n] for n in [whole, *parts]), f"the parts of {whole} ({', '.join(parts)})")
+        terms = [from_xarray(results.variables[n], unit) for n in parts], [from_xarray(results.variables[whole], unit)], None
+        _within(terms, results, max(largest[n] for n in [whole, *parts]), f"the parts of {whole} ({', '.join(parts)})")
     errors = {}
     for process, quantity in system.balances():
         scale = max(largest[n] for n in balance.involved(system, process, quantity))
-        gap = balance.gap(results, system, process, quantity)
-        errors[f"{process} ({quantity})"] = _within(gap, results, scale, f"the balance of {process} ({quantity})")
+        terms = balance.terms(results, system, process, quantity)
+        errors[f"{process} ({quantity})"] = _within(terms, results, scale, f"the balance of {process} ({quantity})")
     return errors
 
 
@@ -127,13 +125,15 @@ def _finite_and_not_negative(results: xr.Dataset, name: str, kind: str) -> float
     return largest
 
 
-def _within(gap: Named, results: xr.Dataset, scale: float, what: str) -> dict[str, float]:
-    """Raise unless every ``|gap|`` is within the tolerance of ``scale`` (the largest value
-    of the variables it adds up); else return the largest absolute and relative gap."""
-    # two reductions that carry a NaN (no |gap| array); the places only when one fails
-    largest = stock_core.largest_abs(gap.values)
+def _within(terms, results: xr.Dataset, scale: float, what: str) -> dict[str, float]:
+    """Raise unless every ``|gap|`` of ``terms`` (inflows, outflows, stock:
+    :func:`mfa.balance.gap_of`) is within the tolerance of ``scale`` (the largest value of
+    the variables it adds up); else return the largest absolute and relative gap."""
+    # a slab at a time and NaN-carrying (no gap array); the places only when one fails
+    largest = balance.largest_abs_gap(*terms)
     limit = BALANCE_TOLERANCE * max(scale, np.finfo(float).tiny)
     if not largest <= limit:
+        gap = balance.gap_of(*terms)
         value, place, _ = _first_bad(_labelled(gap, results), ~(np.abs(gap.values) <= limit))
         raise InvariantError(None, what, f"an error within {BALANCE_TOLERANCE:g} of {scale:.6g}; got {abs(value):.6g} at {place}")
     return {"max_abs_balance_error": largest, "max_rel_balance_error": largest / scale if scale > 0 else largest}
