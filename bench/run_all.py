@@ -1,10 +1,11 @@
 """Every benchmark of bench/, one after the other, their tables gathered in outputs/bench.md,
 closed by one table of issue 17's targets, each row with its peer or floor from the same run.
 
-    pip install -e ".[bench]" && python bench/run_all.py [--quick]
+    pip install -e ".[bench]" && python bench/run_all.py [--quick] [--sweep-repeat N]
 
 ``--quick`` skips flodym at 100,000 series, the 10,000-sample sweep and the cluster run,
-and times once instead of five times. Run it on an idle machine: the timings are wall-clock.
+and times once instead of five times; ``--sweep-repeat`` sets the runs of each
+Monte-Carlo row alone (5 runs of the 10,000-sample sweep take most of an hour). Run it on an idle machine: the timings are wall-clock.
 """
 
 from __future__ import annotations
@@ -125,25 +126,28 @@ def uncertainty_targets(rows: list[dict[str, str]]) -> list[Target]:
     return out
 
 
-def summary(targets: list[Target], load: tuple[float, float], repeat: int) -> str:
+def summary(targets: list[Target], load: tuple[float, float], repeat: int, sweep_repeat: int | None = None) -> str:
     lines = ["| workload | mfa | peer / floor (same run) | target | met |", "|---|---|---|---|---|"]
     for t in targets:
         lines.append(f"| {t.workload} | {t.mfa} | {t.peer or '-'} | {t.target} | {'n/a' if t.met is None else 'yes' if t.met else 'MISSED'} |")
-    lines.append(f"\nmedian of {repeat} timed runs each; {os.cpu_count()} cores; load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end.")
+    sweeps = "" if sweep_repeat in (None, repeat) else f" ({sweep_repeat} of each Monte-Carlo row)"
+    lines.append(f"\nmedian of {repeat} timed runs each{sweeps}; {os.cpu_count()} cores; load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end.")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sweep-repeat", type=int, help="runs of each Monte-Carlo row (default: as the rest); a 10,000-sample sweep takes minutes")
     args = parser.parse_args()
     repeat = 1 if args.quick else REPEAT
+    sweep_repeat = args.sweep_repeat or repeat
     runs: dict[str, tuple[list[str], Callable[[list[dict[str, str]]], list[Target]]]] = {
         "Stock engine: mfa vs flodym vs the bare triangular solve": (
             ["bench_stock.py", "--repeats", str(repeat), *(["--quick"] if args.quick else [])], stock_targets),
         "Default job, `mfa run`": (["bench_run.py", "--repeat", str(repeat)], run_targets),
         "31 provinces: one vectorised run vs 31 runs": (["bench_provinces.py", "--repeat", str(max(repeat, 3))], lambda rows: []),
-        "Monte-Carlo sweep": (["bench_uncertainty.py", "--repeat", str(repeat), *(["--sizes", "1000", "--cluster-size", "0"] if args.quick else [])],
+        "Monte-Carlo sweep": (["bench_uncertainty.py", "--repeat", str(sweep_repeat), *(["--sizes", "1000", "--cluster-size", "0"] if args.quick else [])],
                               uncertainty_targets),
     }
     start_load = os.getloadavg()[0]
@@ -156,7 +160,7 @@ def main() -> None:
             sys.exit(f"{script} failed:\n{done.stderr[-3000:]}")
         report.append(f"## {title}\n\n`python bench/{script} {' '.join(options)}`\n\n{done.stdout.strip()}\n")
         targets += gather(markdown_rows(done.stdout))
-    table = summary(targets, (start_load, os.getloadavg()[0]), repeat)
+    table = summary(targets, (start_load, os.getloadavg()[0]), repeat, sweep_repeat)
     print(f"== Issue 17's targets\n\n{table}")
     report.append(f"## Issue 17's targets\n\n{table}\n")
     out = ROOT / "outputs" / "bench.md"
