@@ -1,0 +1,46 @@
+"""One BLAS thread while model runs are running, the process's own setting otherwise."""
+
+import threading
+
+import numpy as np  # noqa: F401  (loads the BLAS threadpoolctl inspects)
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from mfa import blas
+
+
+def _blas_threads() -> set[int]:
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_limit_inside_and_restored_after_overlapping_runs():
+    with threadpool_limits(limits=3, user_api="blas"):  # a setting the limit differs from, whatever the machine
+        _overlapping_runs()
+
+
+def _overlapping_runs():
+    before = _blas_threads()
+    assert before == {3}
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with blas.one_thread():
+            first_in.set()
+            second_in.wait(10)
+            seen["first"] = _blas_threads()
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with blas.one_thread():
+            second_in.set()
+            first_out.wait(10)  # the first run has ended while this one still runs
+            seen["second, after the first ended"] = _blas_threads()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == {"first": {1}, "second, after the first ended": {1}}
+    assert _blas_threads() == before
