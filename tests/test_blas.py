@@ -3,7 +3,7 @@
 import threading
 
 import numpy as np  # noqa: F401  (loads the BLAS threadpoolctl inspects)
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 from mfa import blas
 
@@ -13,13 +13,9 @@ def _blas_threads() -> set[int]:
 
 
 def test_limit_inside_and_restored_after_overlapping_runs():
-    with threadpool_limits(limits=3, user_api="blas"):  # a setting the limit differs from, whatever the machine
-        _overlapping_runs()
-
-
-def _overlapping_runs():
+    # The process's own setting (OpenBLAS: one thread a core). Not forced with an outer
+    # threadpool_limits: OpenBLAS 0.3.31 then ignores a limit set from another thread.
     before = _blas_threads()
-    assert before == {3}
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen = {}
 
