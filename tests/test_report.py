@@ -672,6 +672,8 @@ def english_words(texts, allowed: set[str]) -> set[str]:
         for token in str(text).split():
             if re.search(r"[._/]", token.strip(".,;:()（）")):  # a file name or a key
                 continue
+            if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", token.strip(".,;:()（）")):  # a number (a balance error of 5e-16)
+                continue
             for word in re.findall(r"[A-Za-z][A-Za-z-]*", token):
                 if word not in allowed and not re.fullmatch(r"[A-Z0-9-]+|[A-Z][a-z]?", word):
                     found.add(word)
