@@ -213,12 +213,17 @@ class System(_Strict):
             var = self.variables.get(name)
             if var is None or var.kind != "auxiliary" or var.headline:
                 raise ValueError(f"without: {name!r} is not a declared auxiliary variable outside the headline outputs")
-            users = [n for n, v in self.variables.items() if name in (v.at_most, v.part_of, v.content_of, *(v.sum_of or ()))]
+            users = self.users_of(name)
             if users:
                 raise ValueError(f"without: {name!r} is used by {users}")
         reduced = self.model_copy(update={"variables": {n: v for n, v in self.variables.items() if n not in names}})
         reduced._left_out = (*self._left_out, *names)
         return reduced
+
+    def users_of(self, name: str) -> list[str]:
+        """The variables that refer to ``name``: as their bound (``at_most``), the flow
+        they are part of, the capacity they are the content of, or a term of their sum."""
+        return [n for n, v in self.variables.items() if name in (v.at_most, v.part_of, v.content_of, *v.sum_of)]
 
     @property
     def left_out(self) -> tuple[str, ...]:

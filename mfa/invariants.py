@@ -13,7 +13,6 @@ Comparisons are written so that NaN fails them (``not (x <= limit)``): a hole ne
 
 from __future__ import annotations
 
-
 import numpy as np
 import xarray as xr
 

@@ -35,7 +35,8 @@ from scipy import stats
 from scipy.stats import qmc
 
 from . import config, model, parameters
-from .units import udunits
+from .arrays import dataset
+from .units import dequantify
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,11 @@ def headline(results: xr.Dataset) -> xr.Dataset:
     variables = {}
     for name, dims in headline_outputs().items():
         variable = results.variables[name]
-        values = variable.data.magnitude
         # numpy's sum keeps a NaN visible (xarray's default skips it); on the variables, as
         # a DataArray per output and a deep copy of its coordinates cost more than the sums
-        summed = values.sum(axis=tuple(variable.dims.index(d) for d in dims)) if dims else values
-        kept = tuple(d for d in variable.dims if d not in dims)
-        variables[name] = xr.Variable(kept, summed, {**variable.attrs, "units": udunits(variable.data.units)})
-    used = set().union(*(v.dims for v in variables.values()))
-    coords = xr.Coordinates({d: results.variables[d] for d in used if d in results.xindexes}, indexes={d: results.xindexes[d] for d in used if d in results.xindexes})
-    return xr.Dataset(variables, coords=coords)
+        summed = variable.data.sum(axis=tuple(variable.dims.index(d) for d in dims)) if dims else variable.data
+        variables[name] = xr.Variable(tuple(d for d in variable.dims if d not in dims), summed, variable.attrs)
+    return dequantify(dataset(variables, results))
 
 
 class Quantiles(NamedTuple):
@@ -194,12 +191,11 @@ def _sweep_system():
     from . import definition
 
     system = definition.load()
-    used = {ref for v in system.variables.values() for ref in (v.at_most, v.part_of, v.content_of, *v.sum_of)}
-    return system.without(n for n, v in system.variables.items() if v.kind == "auxiliary" and not v.headline and n not in used)
+    return system.without(n for n, v in system.variables.items() if v.kind == "auxiliary" and not v.headline and not system.users_of(n))
 
 
 LARGE_GIB = 2.0
-"""Samples held in one process above which a warning says so (31 regions x 3 scenarios: 0.8 MB a sample)."""
+"""Samples held in one process above which a warning says so (31 regions x 3 scenarios: 2.1 MiB a sample)."""
 
 
 class _Samples:
