@@ -135,14 +135,20 @@ class Quantiles(NamedTuple):
     """Of the sum over regions, sample by sample: as ``regions`` without ``region``."""
 
 
-BLOCK_SERIES = 10_000
-"""Series (sample x scenario x region) whose headline outputs one quantile task holds: all
-samples of a block of regions, ~24 KB a series (36 years x 82 values: 8 elements in 9
-material outputs), so ~240 MB a task (at least one region a task: ~70 MB a region for
-1,000 samples and 3 scenarios, 10 times that for 10,000). Fewer regions a task would hold
-less but cost more time: a model run's survival matrices are per sample, shared by its
-regions (31 x 3 x 1,000 samples, measured 2026-12 on a loaded machine: blocks of 1 region
-157 CPU s and 1.67 GB peak, of 3 regions 100 s and 1.74 GB, of 5 regions 104 s and 1.92 GB)."""
+HOLD_SERIES = 60_000
+"""Series (sample x scenario x region) whose per-sample outputs :func:`sample_quantiles`
+holds in this process at once: 36 years x 82 values (8 elements in 9 material outputs) in
+float32, ~12 KB a series, so ~0.7 GB. Up to it, model runs of :data:`RUN_SERIES` over
+every region are the tasks; above it, tasks over blocks of regions
+(:data:`BLOCK_SERIES`) run all samples of theirs, and a run's per-sample work (survival
+matrices) is repeated for every block. 31 x 3 x 1,000 samples (93,000 series), measured
+2026-12-02 on an idle 2-core machine: held, 22.4 s (41 CPU s) but a 1.73 GB peak; in
+blocks of 5-6 regions, 27.9 s (51 CPU s), 1.35 GB; in blocks of 3 regions held in
+float64 as before, 33.9 s (64 CPU s), 1.25 GB."""
+
+BLOCK_SERIES = 20_000
+"""Series whose per-sample outputs one task over a block of regions holds (~240 MB in
+float32; at least one region a task: ~350 MB a region for 10,000 samples and 3 scenarios)."""
 
 
 RUN_SERIES = 1024
@@ -175,11 +181,12 @@ def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
 
 def _run_chunk(scenarios, params: xr.Dataset, values: xr.DataArray, reduce=headline, store: str | None = None, start: int = 0):
     """``reduce`` of the model's results for the draws ``values`` (a run of samples), dims
-    ``sample`` first; with ``store``, written there at sample ``start`` instead (returns None)."""
+    ``sample`` first (a tuple of them as ``reduce`` lays them out); with ``store``, written
+    there at sample ``start`` instead (returns None)."""
     results, _ = model.run(scenarios, values, params, system=_sweep_system())
-    out = reduce(results).transpose("sample", ...)
+    out = reduce(results)
     if store is None:
-        return out
+        return out.transpose("sample", ...) if isinstance(out, xr.Dataset) else out
     region = {"sample": slice(start, start + out.sizes["sample"])}
     out.drop_vars([c for c in out.coords if "sample" not in out[c].dims]).to_zarr(store, region=region, zarr_format=2)
     return None
@@ -200,22 +207,54 @@ LARGE_GIB = 2.0
 
 class _Samples:
     """Per-sample outputs of ``n`` samples filled in run by run, in any order, into arrays
-    allocated once (no concatenation: the samples are held once)."""
+    allocated once (no concatenation: the samples are held once); with ``sample_last``,
+    laid out with ``sample`` as the last dim (each series contiguous, as
+    :func:`sorted_quantiles` sorts it)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, sample_last: bool = False):
         self.n = n
+        self.sample_last = sample_last
         self.ds: xr.Dataset | None = None
 
     def put(self, start: int, part: xr.Dataset) -> None:
         """``part`` (dims ``sample`` first) as samples ``start`` onwards."""
         if self.ds is None:
-            variables = {name: (da.dims, np.empty((self.n, *da.shape[1:]), da.dtype), da.attrs) for name, da in part.data_vars.items()}
+            variables = {}
+            for name, da in part.data_vars.items():
+                dims, shape = (da.dims[1:] + ("sample",), da.shape[1:] + (self.n,)) if self.sample_last else (da.dims, (self.n, *da.shape[1:]))
+                variables[name] = (dims, np.empty(shape, da.dtype), da.attrs)
             coords = {k: c for k, c in part.coords.items() if "sample" not in c.dims}
             self.ds = xr.Dataset(variables, coords={**coords, "sample": np.arange(self.n)}, attrs=part.attrs)
             size = self.ds.nbytes / 2**30
             (log.warning if size > LARGE_GIB else log.debug)("holding %.2f GiB of samples (sample_quantiles holds a block of regions at a time)", size)
         for name, da in part.data_vars.items():
-            self.ds[name].data[start : start + da.shape[0]] = da.data
+            if self.sample_last:
+                self.ds[name].data[..., start : start + da.shape[0]] = np.moveaxis(da.data, 0, -1)
+            else:
+                self.ds[name].data[start : start + da.shape[0]] = da.data
+
+
+class _Held:
+    """What :func:`sample_quantiles` keeps of each sample: the headline outputs by region
+    in float32, sample last (half the bytes; sorted in place for the quantiles), and their
+    sum over regions in float64. float32 keeps 7 significant digits, so a quantile is
+    that of the float64 outputs within 6e-8 relative: four orders of magnitude below the
+    Monte-Carlo error of a thousand samples (~1 %)."""
+
+    def __init__(self, n: int):
+        self.regions, self.total = _Samples(n, sample_last=True), _Samples(n)
+
+    def put(self, start: int, parts: tuple[xr.Dataset, xr.Dataset]) -> None:
+        by_region, total = parts
+        self.regions.put(start, by_region)
+        self.total.put(start, total)
+
+
+def _for_holding(results: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    """A run's :func:`headline` outputs as :class:`_Held` keeps them: by region in float32
+    (cast in the task: half the bytes to send), and summed over regions in float64."""
+    outputs = headline(results).transpose("sample", ...)
+    return outputs.astype(np.float32), _sum_regions(outputs)
 
 
 def _executor(tasks: int):
@@ -340,18 +379,36 @@ def sorted_quantiles(values: np.ndarray) -> np.ndarray:
     bit for bit) from one sort, which is 3-4x faster than its partitions for five
     quantiles of a thousand samples. A NaN in a series makes its quantiles NaN (as
     np.quantile; np.nanquantile would hide it, and loops in Python over every series)."""
-    ordered = np.sort(values, axis=-1)
+    return _of_sorted(np.sort(values, axis=-1))
+
+
+def _of_sorted(ordered: np.ndarray) -> np.ndarray:
+    """:func:`sorted_quantiles` of ``ordered``, sorted along its last axis, in float64."""
     n = ordered.shape[-1]
     q = np.asarray(QUANTILES)
     position = (n - 1) * q  # numpy's virtual index for its linear method
     below = np.floor(position).astype(int)
     above = np.minimum(below + 1, n - 1)
     weight = position - below
-    low, high = ordered[..., below], ordered[..., above]
+    low, high = ordered[..., below].astype(float, copy=False), ordered[..., above].astype(float, copy=False)
     step = high - low
     out = low + step * weight
     np.subtract(high, step * (1 - weight), out=out, where=weight >= 0.5)  # numpy's _lerp, exact at both ends
     out[np.isnan(ordered[..., -1])] = np.nan  # np.sort puts NaN last
+    return out
+
+
+def _quantiles_in_place(samples: xr.Dataset, threads: int = 1) -> xr.Dataset:
+    """:func:`quantiles` of ``samples`` laid out sample last (:class:`_Samples`), sorting
+    their arrays in place (no copy of them) on ``threads`` threads, a slice of the first
+    dim each (numpy's sort releases the GIL)."""
+    views = [a[i : i + 1] for a in (v.data for v in samples.data_vars.values()) for i in range(a.shape[0])]
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        list(pool.map(lambda view: view.sort(axis=-1), views))
+    variables = {name: (("quantile", *v.dims[:-1]), np.moveaxis(_of_sorted(v.data), -1, 0), v.attrs) for name, v in samples.data_vars.items()}
+    coords = {k: c for k, c in samples.coords.items() if "sample" not in c.dims}
+    out = xr.Dataset(variables, coords={**coords, "quantile": list(QUANTILES)}, attrs=samples.attrs)
+    out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
     return out
 
 
@@ -377,10 +434,10 @@ def _region_blocks(n: int, scenarios: int, regions: int) -> list[tuple[int, int]
 def _block_quantiles(scenarios, params: xr.Dataset, values: xr.DataArray, runs: list[tuple[int, int]]):
     """Quantiles over all samples of the outputs of ``params``' regions (one block), the
     model run once per (start, stop) of ``runs``, and their per-sample sum over those regions."""
-    samples = _Samples(values.sizes["sample"])
+    held = _Held(values.sizes["sample"])
     for start, stop in runs:
-        samples.put(start, _run_chunk(scenarios, params, values.isel(sample=slice(start, stop))))
-    return quantiles(samples.ds), _sum_regions(samples.ds)
+        held.put(start, _run_chunk(scenarios, params, values.isel(sample=slice(start, stop)), _for_holding))
+    return _quantiles_in_place(held.regions.ds), held.total.ds
 
 
 def sample_quantiles(
@@ -395,19 +452,34 @@ def sample_quantiles(
 ) -> Quantiles:
     """:class:`Quantiles` of the headline outputs of ``n`` draws, in memory bounded whatever ``n``.
 
-    When all samples fit :data:`BLOCK_SERIES`, or with ``store``, this is
-    :func:`summarise` of :func:`run_samples`. Otherwise one task per block of regions runs
-    all samples of its regions (``chunk`` x regions / block samples a model run, so a run
-    is as wide as ``chunk`` samples of the whole case; default: :data:`RUN_SERIES`
-    series) and returns their quantiles and their sum over its regions: nothing of size
-    ``n`` x regions crosses the network or is held here. ``on_samples(k)`` as ``k``
-    samples' worth of work is done (a fraction for a block of regions)."""
+    With ``store``, this is :func:`summarise` of :func:`run_samples`. When all samples
+    fit :data:`HOLD_SERIES`, model runs of ``chunk`` samples (default: :data:`RUN_SERIES`
+    series) over every region are the tasks, and this process holds their outputs
+    (:class:`_Held`). Otherwise one task per block of regions runs all samples of its
+    regions (``chunk`` x regions / block samples a model run, so a run is as wide as
+    ``chunk`` samples of the whole case) and returns their quantiles and their sum over
+    its regions: nothing of size ``n`` x regions crosses the network or is held here.
+    ``on_samples(k)`` as ``k`` samples' worth of work is done (a fraction for a block of
+    regions)."""
+    if store is not None:
+        return summarise(run_samples(scenarios, n, method, seed, chunk, store, on_samples, params))
     values, params = _design(scenarios, n, method, seed, params)
     chunk = _samples_per_run(chunk, params)
     regions = params.sizes.get("region", 1)
+    if n * len(scenarios) * regions <= HOLD_SERIES:
+        held = _Held(n)
+        starts = range(0, n, chunk)
+
+        def keep(i: int, parts) -> None:
+            held.put(starts[i], parts)
+            if on_samples:
+                on_samples(parts[1].sizes["sample"])
+
+        log.info("%d samples in %d model runs over every region", n, len(starts))
+        _map(_run_chunk, [(scenarios, params, values.isel(sample=slice(s, s + chunk)), _for_holding) for s in starts], keep)
+        by_region = _quantiles_in_place(held.regions.ds, threads=os.cpu_count() or 1)
+        return Quantiles(_stamp(by_region, n, method, seed), _stamp(quantiles(held.total.ds), n, method, seed))
     blocks = _region_blocks(n, len(scenarios), regions)
-    if store is not None or len(blocks) == 1:
-        return summarise(run_samples(scenarios, n, method, seed, chunk, store, on_samples, params))
     jobs = []
     for first, last in blocks:
         per_run = max(1, chunk * regions // (last - first))
