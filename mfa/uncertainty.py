@@ -211,9 +211,8 @@ class _Samples:
     laid out with ``sample`` as the last dim (each series contiguous, as
     :func:`sorted_quantiles` sorts it)."""
 
-    def __init__(self, n: int, sample_last: bool = False):
-        self.n = n
-        self.sample_last = sample_last
+    def __init__(self, n: int, sample_last: bool = False, dtype=None):
+        self.n, self.sample_last, self.dtype = n, sample_last, dtype
         self.ds: xr.Dataset | None = None
 
     def put(self, start: int, part: xr.Dataset) -> None:
@@ -222,7 +221,7 @@ class _Samples:
             variables = {}
             for name, da in part.data_vars.items():
                 dims, shape = (da.dims[1:] + ("sample",), da.shape[1:] + (self.n,)) if self.sample_last else (da.dims, (self.n, *da.shape[1:]))
-                variables[name] = (dims, np.empty(shape, da.dtype), da.attrs)
+                variables[name] = (dims, np.empty(shape, self.dtype or da.dtype), da.attrs)
             coords = {k: c for k, c in part.coords.items() if "sample" not in c.dims}
             self.ds = xr.Dataset(variables, coords={**coords, "sample": np.arange(self.n)}, attrs=part.attrs)
             size = self.ds.nbytes / 2**30
@@ -237,12 +236,13 @@ class _Samples:
 class _Held:
     """What :func:`sample_quantiles` keeps of each sample: the headline outputs by region
     in float32, sample last (half the bytes; sorted in place for the quantiles), and their
-    sum over regions in float64. float32 keeps 7 significant digits, so a quantile is
-    that of the float64 outputs within 6e-8 relative: four orders of magnitude below the
-    Monte-Carlo error of a thousand samples (~1 %)."""
+    sum over regions in ``total_dtype`` (float32 for a block of regions: at 10,000
+    samples a block's sum is as large as its outputs). float32 keeps 7 significant
+    digits, so a quantile is that of the float64 outputs within 6e-8 relative: four orders
+    of magnitude below the Monte-Carlo error of a thousand samples (~1 %)."""
 
-    def __init__(self, n: int):
-        self.regions, self.total = _Samples(n, sample_last=True), _Samples(n)
+    def __init__(self, n: int, total_dtype=np.float64):
+        self.regions, self.total = _Samples(n, sample_last=True), _Samples(n, dtype=total_dtype)
 
     def put(self, start: int, parts: tuple[xr.Dataset, xr.Dataset]) -> None:
         by_region, total = parts
@@ -434,7 +434,7 @@ def _region_blocks(n: int, scenarios: int, regions: int) -> list[tuple[int, int]
 def _block_quantiles(scenarios, params: xr.Dataset, values: xr.DataArray, runs: list[tuple[int, int]]):
     """Quantiles over all samples of the outputs of ``params``' regions (one block), the
     model run once per (start, stop) of ``runs``, and their per-sample sum over those regions."""
-    held = _Held(values.sizes["sample"])
+    held = _Held(values.sizes["sample"], np.float32)
     for start, stop in runs:
         held.put(start, _run_chunk(scenarios, params, values.isel(sample=slice(start, stop)), _for_holding))
     return _quantiles_in_place(held.regions.ds), held.total.ds
@@ -497,7 +497,7 @@ def sample_quantiles(
         while added in partial:
             part = partial.pop(added)
             if total is None:
-                total = part.copy(deep=True)  # the client's own array (a task's may be read-only, or a view)
+                total = part.astype(np.float64)  # the client's own array, added up in float64
             else:
                 total += part  # in place: no second array of every sample of every region
             del part
