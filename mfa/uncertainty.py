@@ -10,8 +10,9 @@ The model runs vectorised over a ``sample`` dim, a run of samples at a time, as 
 on threads in this process by default, on a ``dask.distributed`` cluster when a client is
 active (``mfa run --workers N`` or ``--scheduler ADDRESS``). Tasks return reduced results
 to this process, so no disk is shared with the workers and nothing is left behind by a
-killed run: :func:`sample_quantiles` runs one task per block of regions over all samples
-and returns quantiles (memory bounded whatever the number of samples);
+killed run: :func:`sample_quantiles` holds every sample's outputs here as float32 when
+they fit, else runs one task per block of regions over all samples, which returns
+quantiles (memory bounded whatever the number of samples);
 :func:`run_samples` returns every sample's headline outputs, or writes them to a Zarr
 store at a URL the user gives.
 """
@@ -282,21 +283,22 @@ def _map(fn, jobs: list[tuple], on_result) -> None:
             on_result(futures.pop(future), future.result())  # a failed task raises here
 
 
-def _gather(scenarios, params: xr.Dataset, values: xr.DataArray, chunk: int, reduce, on_samples) -> xr.Dataset:
+def _gather(scenarios, params: xr.Dataset, values: xr.DataArray, chunk: int, reduce, on_samples, into=None):
     """``reduce`` of the model's results for every sample of ``values``, dims ``sample``
     first: tasks of ``chunk`` samples return theirs to this process (``on_samples(k)``
-    as each of ``k`` samples is done)."""
+    as each of ``k`` samples is done), which puts them ``into`` a holder
+    (:class:`_Samples` by default) and returns it."""
     n = values.sizes["sample"]
     starts = range(0, n, chunk)
-    samples = _Samples(n)
+    into = _Samples(n) if into is None else into
 
-    def keep(i: int, part: xr.Dataset) -> None:
-        samples.put(starts[i], part)
+    def keep(i: int, part) -> None:
+        into.put(starts[i], part)
         if on_samples:
-            on_samples(part.sizes["sample"])
+            on_samples(min(chunk, n - starts[i]))
 
     _map(_run_chunk, [(scenarios, params, values.isel(sample=slice(s, s + chunk)), reduce) for s in starts], keep)
-    return samples.ds
+    return into
 
 
 def _stamp(ds: xr.Dataset, n: int, method: str, seed: int) -> xr.Dataset:
@@ -326,7 +328,7 @@ def run_samples(
     chunk = _samples_per_run(chunk, params)
     log.info("%d samples in chunks of %d", n, chunk)
     if store is None:
-        return _stamp(_gather(scenarios, params, values, chunk, headline, on_samples), n, method, seed)
+        return _stamp(_gather(scenarios, params, values, chunk, headline, on_samples).ds, n, method, seed)
     store, starts = str(store), range(0, n, chunk)
     # zarr opens file:// URLs through fsspec, which does not create the store's folder; a path does.
     where = store.removeprefix("file://") if store.startswith("file://") else store
@@ -467,16 +469,8 @@ def sample_quantiles(
     chunk = _samples_per_run(chunk, params)
     regions = params.sizes.get("region", 1)
     if n * len(scenarios) * regions <= HOLD_SERIES:
-        held = _Held(n)
-        starts = range(0, n, chunk)
-
-        def keep(i: int, parts) -> None:
-            held.put(starts[i], parts)
-            if on_samples:
-                on_samples(parts[1].sizes["sample"])
-
-        log.info("%d samples in %d model runs over every region", n, len(starts))
-        _map(_run_chunk, [(scenarios, params, values.isel(sample=slice(s, s + chunk)), _for_holding) for s in starts], keep)
+        log.info("%d samples in model runs of %d over every region", n, chunk)
+        held = _gather(scenarios, params, values, chunk, _for_holding, on_samples, _Held(n))
         by_region = _quantiles_in_place(held.regions.ds, threads=os.cpu_count() or 1)
         return Quantiles(_stamp(by_region, n, method, seed), _stamp(quantiles(held.total.ds), n, method, seed))
     blocks = _region_blocks(n, len(scenarios), regions)
@@ -583,7 +577,7 @@ def sensitivity(
     reduce = functools.partial(scalar_outputs, names=outputs)
 
     def model_fn(points):
-        return _gather(scenarios, params, draws(scenarios, points), chunk, reduce, on_samples)
+        return _gather(scenarios, params, draws(scenarios, points), chunk, reduce, on_samples).ds
 
     ds = sobol_indices(model_fn, names, n, seed)
     for name in outputs:
