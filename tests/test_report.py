@@ -505,6 +505,23 @@ def test_cjk_font_is_used_when_installed():
     assert fonts.region_label("Hainan", "海南省") == "海南省 Hainan"
 
 
+def test_a_cjk_font_installed_after_matplotlib_cached_its_font_list_is_found(monkeypatch):
+    """matplotlib writes its font list once; a font installed later (apt-get install
+    fonts-wqy-microhei after a first run) is found from the font files themselves."""
+    from matplotlib import font_manager
+
+    fonts.cjk_font.cache_clear()
+    if fonts.cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian fonts-noto-cjk or fonts-wqy-microhei)")
+    cached = [f for f in font_manager.fontManager.ttflist if fonts._preferred({f.name}) is None]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", cached)  # the list as before the font came
+    fonts.cjk_font.cache_clear()
+    try:
+        assert fonts.cjk_font() is not None
+    finally:
+        fonts.cjk_font.cache_clear()
+
+
 # --------------------------------------------------------------------------- page size, PNGs, files
 
 

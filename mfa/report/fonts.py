@@ -29,7 +29,21 @@ CJK_FAMILIES = (
 @functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The family name of an installed font with Chinese glyphs, or ``None``."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
+    family = _preferred({f.name for f in font_manager.fontManager.ttflist})
+    if family is None:
+        # matplotlib caches its font list once per installation: a font installed since is
+        # only found by looking at the font files themselves.
+        known = {f.fname for f in font_manager.fontManager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                with contextlib.suppress(OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+                    font_manager.fontManager.addfont(path)
+        family = _preferred({f.name for f in font_manager.fontManager.ttflist})
+    return family
+
+
+def _preferred(installed: set[str]) -> str | None:
+    """The best of :data:`CJK_FAMILIES` among ``installed`` family names, else any CJK-looking one."""
     for family in CJK_FAMILIES:
         if family in installed:
             return family
