@@ -298,3 +298,19 @@ def test_two_dim_survival_matrix_equals_the_general_one(kind, discretisation):
     assert fast.dims == ("year", "cohort")
     np.testing.assert_allclose(fast.values, general.values, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(outflow_matrix(fast).values, outflow_matrix(general.expand_dims(region=[1])).squeeze("region").values, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("point", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("shape_dims", [(5, 3, 1, 1), (1, 1), (5, 3, 1, 31)], ids=["shape by batch", "one shape", "shape by cohort"])
+def test_weibull_formula_on_matrices_is_the_survival_function(point, shape_dims):
+    """The formula behind the model's survival matrices (exp(k ln a) per distinct age when
+    k does not vary by cell) is exp(-(a / s)^k), 1 at negative ages, for every layout of k."""
+    rng = np.random.default_rng(7)
+    years = np.arange(31, dtype=float)
+    time, entry = years[:, None] + 1.0, years[None, :] + point
+    shape, scale = rng.uniform(0.6, 6.0, shape_dims), rng.uniform(0.4, 25.0, (5, 3, 1, 31))
+    got = lifetimes.Weibull.formula({"shape": shape, "scale": scale})(time, entry)
+    age = time - entry
+    expected = np.where(age < 0, 1.0, ss.weibull_min.sf(np.maximum(age, 0), shape, scale=scale))
+    assert got.shape == expected.shape == (5, 3, 31, 31)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
