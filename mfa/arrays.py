@@ -227,6 +227,12 @@ def year_first(a: Named, batch: tuple[str, ...]) -> np.ndarray:
     return np.moveaxis(a.expand(dims), dims.index("year"), 0)
 
 
+def year_axis(batch: tuple[str, ...]) -> int:
+    """Where the year axis lies among ``batch`` dims in the global order: the ``year_at``
+    of :mod:`mfa.stock_core`'s engines, whose results are then C-ordered Named arrays."""
+    return ordered((*batch, "year")).index("year")
+
+
 def from_year_first(values: np.ndarray, batch: tuple[str, ...]) -> Named:
     """(T, *batch) engine output as a Named array."""
     return Named.of(("year", *batch), values)

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, survival, year_first
+from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, survival, year_axis, year_first
 from .fleet import vehicle_lifetime
 from .lifetimes import Weibull
 
@@ -48,6 +48,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
         survival(pack_lifetime, years, batch),
         (age >= 0) & (age <= limit.expand(batch)[..., None, None]),
         derived=False,
+        year_at=year_axis(batch),
     )
     flows = {
         "battery_new": "inflow_new",

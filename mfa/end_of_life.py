@@ -15,7 +15,7 @@ from __future__ import annotations
 import xarray as xr
 
 from . import stock_core
-from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, survival, year_first
+from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, survival, year_axis, year_first
 from .lifetimes import Normal
 
 
@@ -28,7 +28,9 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     mean, sd = param(p, "second_use_mean", "yr"), param(p, "second_use_sd", "yr")
     batch = batch_of(to_second_use, mean, sd)
     lifetime = LifetimeOf(Normal, {"mean": mean, "sd": sd})
-    second_use = stock_core.inflow_driven(year_first(to_second_use, batch), survival(lifetime, labels(p, "year"), batch), derived=False)
+    second_use = stock_core.inflow_driven(
+        year_first(to_second_use, batch), survival(lifetime, labels(p, "year"), batch), derived=False, year_at=year_axis(batch)
+    )
     leaving_second_use = from_year_first(second_use["outflow"], batch)
     collection, later = param(p, "collection_rate", "1"), param(p, "second_use_collection_rate", "1")
     return dataset(

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import LifetimeOf, Named, batch_of, dataset, from_year_first, labels, param, per_matrix, survival, year_first
+from .arrays import LifetimeOf, Named, batch_of, dataset, from_year_first, labels, param, per_matrix, survival, year_axis, year_first
 from .inputs import _interp_valid
 from .lifetimes import Weibull
 from .segments import PASSENGER
@@ -161,7 +161,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     sales = nev_sales * param(p, "powertrain_share", "1").rename(cohort="year")
     lifetime = vehicle_lifetime(p)
     batch = batch_of(sales, extra=lifetime.dims)
-    out = stock_core.inflow_driven(year_first(sales, batch), survival(lifetime, years, batch), derived=False)
+    out = stock_core.inflow_driven(year_first(sales, batch), survival(lifetime, years, batch), derived=False, year_at=year_axis(batch))
     return dataset(
         {
             "vehicle_sales": (sales, "vehicle/yr"),

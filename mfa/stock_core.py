@@ -236,17 +236,27 @@ def _year_first(values: np.ndarray, by_cohort: bool = False) -> np.ndarray:
     return np.moveaxis(values, (-2, -1), (0, 1)) if by_cohort else np.moveaxis(values, -1, 0)
 
 
-def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
+def _empty(shape: tuple[int, ...], year_at: int = 0) -> np.ndarray:
+    """An uninitialised array of ``shape`` (T, *batch) whose year axis lies after the first
+    ``year_at`` batch axes in memory (0: C order)."""
+    laid_out = np.empty((*shape[1 : 1 + year_at], shape[0], *shape[1 + year_at :]))
+    return np.moveaxis(laid_out, year_at, 0)
+
+
+def apply(matrices: list[np.ndarray], series: np.ndarray, year_at: int = 0) -> list[np.ndarray]:
     """``m @ series`` over the cohort axis for each matrix ``m``: ``out[t] = sum over c of
     m[..., t, c] * series[c, ...]``.
 
     ``series``: ``(T, *batch)``. A (T, T) matrix serves every series in one BLAS product;
-    ``(*batch, T, T)`` ones broadcast with the series. Returns C-ordered arrays of the
-    broadcast shape ``(T, *batch)`` (all the same), in the order of ``matrices``.
+    ``(*batch, T, T)`` ones broadcast with the series. Returns arrays of the broadcast
+    shape ``(T, *batch)`` (all the same), in the order of ``matrices``, C-ordered with the
+    year axis moved to position ``year_at`` (0: as returned): a caller whose arrays put
+    the year after some of their batch dims gets its own layout, not a strided view.
     """
     if all(m.ndim == 2 for m in matrices):
         flat = series.reshape(series.shape[0], math.prod(series.shape[1:]))
-        return [_product(m, flat).reshape(series.shape) for m in matrices]
+        products = [_product(m, flat).reshape(series.shape) for m in matrices]
+        return products if year_at == 0 else [_broadcast(p, p.shape, year_at, copy=True) for p in products]
     n_years, rank = series.shape[0], series.ndim - 1
     matrices = [m.reshape((1,) * (rank + 2 - m.ndim) + m.shape) for m in matrices]
     batch = np.broadcast_shapes(series.shape[1:], *(m.shape[:-2] for m in matrices))
@@ -262,7 +272,9 @@ def apply(matrices: list[np.ndarray], series: np.ndarray) -> list[np.ndarray]:
     for m in matrices:
         own = m.reshape(tuple(m.shape[i] for i in varies) + m.shape[-2:])  # drops size-1 shared axes: a view
         product = (own @ columns).reshape(tuple(batch[i] for i in varies) + (n_years,) + tuple(batch[i] for i in shared))
-        results.append(np.ascontiguousarray(product.transpose(back)))
+        out = _empty((n_years, *batch), year_at)
+        np.copyto(out, product.transpose(back))
+        results.append(out)
     return results
 
 
@@ -275,7 +287,7 @@ def _product(matrix: np.ndarray, flat: np.ndarray) -> np.ndarray:
     return blas.dtrmm(1.0, matrix, flat.T, side=1, lower=1, trans_a=1).T
 
 
-def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, derived: bool = True) -> Result:
+def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, derived: bool = True, year_at: int = 0) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
     ``inflow``: ``(T, *batch)``, per year. ``sf``: (T, T) or ``(*batch, T, T)``. Returns arrays of
@@ -284,10 +296,11 @@ def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, d
     ``outflow_by_cohort`` of shape ``(T, T, *batch)`` (year, cohort, ...). With
     ``derived=False``, ``stock_change``, ``balance`` and ``cumulative_outflow`` are left
     out (the balance is still checked, into ``errors``); :func:`derive` computes them.
+    ``year_at``: the arrays' memory layout (:func:`apply`).
     """
     leaving = outflow_matrix(sf)
-    stock, outflow = apply([sf, leaving], inflow)
-    out = {"inflow": _broadcast(inflow, stock.shape), "stock": stock, "outflow": outflow}
+    stock, outflow = apply([sf, leaving], inflow, year_at)
+    out = {"inflow": _broadcast(inflow, stock.shape, year_at), "stock": stock, "outflow": outflow}
     if by_cohort:
         row = _batch_first(inflow)[..., None, :]
         out["stock_by_cohort"] = _year_first(sf * row, by_cohort=True)
@@ -322,6 +335,7 @@ def product_component(
     replace: np.ndarray,
     renewal: bool = False,
     derived: bool = True,
+    year_at: int = 0,
 ) -> Result:
     """Stock and flows of a component, one in each product (e.g. a battery pack in a car).
 
@@ -331,12 +345,12 @@ def product_component(
     ``inflow`` (their sum), ``stock`` (one in each product in use), ``outflow_with_product``
     (in the products retired), ``outflow_failed`` (the failed components replaced),
     ``outflow``, and ``stock_change``, ``balance``, ``cumulative_outflow`` as
-    :func:`inflow_driven` (``derived`` as there). A failed component that is not replaced
-    stays in its product until the product is retired.
+    :func:`inflow_driven` (``derived`` and ``year_at`` as there). A failed component that
+    is not replaced stays in its product until the product is retired.
     """
     replaced = replacement_matrix(sf_product, sf_component, replace, renewal)
-    stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow)
-    new = _broadcast(product_inflow, stock.shape)
+    stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow, year_at)
+    new = _broadcast(product_inflow, stock.shape, year_at)
     out = {
         "inflow_new": new,
         "inflow_replacement": replacement,
@@ -349,10 +363,14 @@ def product_component(
     return _with_balance(out, derived)
 
 
-def _broadcast(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``values`` at ``shape``: itself when it has it, else a writable copy (results are
-    the caller's to change)."""
-    return values if values.shape == shape else np.array(np.broadcast_to(values, shape))
+def _broadcast(values: np.ndarray, shape: tuple[int, ...], year_at: int = 0, copy: bool = False) -> np.ndarray:
+    """``values`` at ``shape``: itself when it has it (unless ``copy``), else a writable
+    copy (results are the caller's to change), laid out as :func:`_empty`."""
+    if values.shape == shape and not copy:
+        return values
+    out = _empty(shape, year_at)
+    np.copyto(out, values)
+    return out
 
 
 def stock_driven(

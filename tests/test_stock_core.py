@@ -101,3 +101,22 @@ def test_no_error_is_plus_zero():
     """An exact balance reports 0.0, not -0.0 (which prints as '-0')."""
     errors = core.inflow_driven(np.zeros((YEARS.size, 2)), _sf()).errors
     assert all(np.copysign(1.0, value) == 1.0 for value in errors.values())
+
+
+@pytest.mark.parametrize("year_at", [0, 1, 2])
+@pytest.mark.parametrize("batched", [True, False], ids=["a matrix per series", "one matrix"])
+def test_apply_lays_out_its_results_with_the_year_where_asked(year_at, batched):
+    """Same numbers in any layout; with the year axis moved to ``year_at``, C-ordered
+    (the model's Named arrays put the year after sample, scenario, region)."""
+    rng = np.random.default_rng(3)
+    T = 12
+    sf = np.tril(rng.random((4, 1, T, T) if batched else (T, T)))
+    series = rng.random((T, 4, 5))
+    default = core.apply([sf, 2 * sf], series)
+    laid_out = core.apply([sf, 2 * sf], series, year_at)
+    for a, b in zip(default, laid_out):
+        np.testing.assert_array_equal(a, b)
+        assert np.moveaxis(b, 0, year_at).flags.c_contiguous
+    np.testing.assert_allclose(default[0], np.einsum("...tc,c...->t...", np.broadcast_to(sf, (4, 5, T, T)), series), rtol=1e-13)
+    result = core.inflow_driven(series, sf, year_at=year_at)  # its inflow is the caller's own array, as given
+    assert result["inflow"] is series and all(np.moveaxis(result[k], 0, year_at).flags.c_contiguous for k in ("stock", "outflow"))
