@@ -157,12 +157,13 @@ def _balance_pass(out: dict, derived: dict | None) -> dict[str, float]:
     A NaN anywhere in the balance makes ``max_abs_balance_error`` NaN."""
     shape = out["stock"].shape
     n_years, width = shape[0], math.prod(shape[1:])
-    stock, inflow, outflow = (out[k].reshape(n_years, width) for k in ("stock", "inflow", "outflow"))
+    # (T, *batch) as they are: a reshape to (T, width) would copy arrays laid out year-in-the-middle (apply's year_at)
+    stock, inflow, outflow = (out[k] for k in ("stock", "inflow", "outflow"))
     rows = max(1, _BLOCK_ELEMENTS // max(width, 1))
     if derived is None:  # one block of each, reused
-        change, balance = (np.empty((min(rows, n_years), width)) for _ in range(2))
+        change, balance = (np.empty((min(rows, n_years), *shape[1:])) for _ in range(2))
     else:
-        change, balance, cumulative = (np.empty((n_years, width)) for _ in DERIVED)
+        change, balance, cumulative = (np.empty(shape) for _ in DERIVED)
     largest_balance = largest_stock = 0.0
     for first in range(0, n_years, rows):  # no temporaries: arrays this size would be fresh pages each time
         last = min(first + rows, n_years)
@@ -182,7 +183,7 @@ def _balance_pass(out: dict, derived: dict | None) -> dict[str, float]:
         largest_balance = np.maximum(largest_balance, largest_abs(b))
         largest_stock = np.maximum(largest_stock, largest_abs(s))
     if derived is not None:
-        derived.update(stock_change=change.reshape(shape), balance=balance.reshape(shape), cumulative_outflow=cumulative.reshape(shape))
+        derived.update(stock_change=change, balance=balance, cumulative_outflow=cumulative)
     # Relative to the largest stock; to the flows only when nothing is ever in stock.
     scale = float(largest_stock) or float(np.maximum(largest_abs(inflow), largest_abs(outflow)))
     error = float(largest_balance)
@@ -190,9 +191,9 @@ def _balance_pass(out: dict, derived: dict | None) -> dict[str, float]:
 
 
 def _retired_to_date(outflow: np.ndarray, cumulative: np.ndarray, first: int, last: int) -> None:
-    """``cumulative[first:last]``: the outflow (T, M) summed from the first year, given
-    the rows before ``first``."""
-    if outflow.shape[1] <= _CUMSUM_WIDTH:
+    """``cumulative[first:last]``: the outflow (T, *batch) summed from the first year,
+    given the rows before ``first``."""
+    if outflow[0].size <= _CUMSUM_WIDTH:
         np.cumsum(outflow[first:last], axis=0, out=cumulative[first:last])
         if first:
             cumulative[first:last] += cumulative[first - 1]
