@@ -11,7 +11,8 @@ chemistry (and ``all``, their sum), direction, stream and quantity, the ``value`
 - ``black_mass`` (t yr-1): pack mass x the run's ``black_mass_yield`` by chemistry (an
   upper bound: active material only);
 - every element of the run (t yr-1): capacity x ``metal_intensity`` through
-  :func:`mfa.metals.content`, the function that computes the model's material flows.
+  :func:`mfa.metals.content`, kept by chemistry (the model's material flows are the
+  same product, summed over chemistry).
 
 All three factors are auxiliary variables of ``results.nc``, so the tables need only the
 run folder. Pack counts are not given: a stream's capacity is not split by cohort, and
