@@ -9,6 +9,12 @@ thread each too. The limit is process-wide (BLAS has no per-thread setting): it 
 when the first run starts and restored when the last one still running ends, so runs on
 several threads of one process share it. threadpoolctl does the setting for whichever
 BLAS numpy was built with.
+
+A gap: OpenBLAS 0.3.31 ignores openblas_set_num_threads from a new thread once the main
+thread has called it, so runs started on threads of their own (after one in the main
+thread) may keep OpenBLAS's threads, and overlapping runs on two threads of a fresh
+process sometimes leave it at one thread afterwards. The Monte-Carlo sweep avoids both
+by holding the limit in the thread that starts its tasks (:func:`mfa.uncertainty._map`).
 """
 
 from __future__ import annotations

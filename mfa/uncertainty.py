@@ -284,7 +284,11 @@ def _map(fn, jobs: list[tuple], on_result) -> None:
     at once, a scheduler queues some on each worker, and one worker may be left with two
     while the other idles (6 blocks on 2 dask workers took 1.24x the in-process time)."""
     manager, slots = _executor(len(jobs))
-    with manager as executor:
+    # The limit set here, by the thread that starts the tasks, for the threads that run them
+    # (their own runs nest in it): OpenBLAS 0.3.31 ignores openblas_set_num_threads from a
+    # new thread once the main thread has called it (a model run there, before a sweep),
+    # so each task thread's own limit may not take.
+    with blas.one_thread(), manager as executor:
         waiting = iter(enumerate(jobs))
         running = {}
         for i, job in itertools.islice(waiting, slots):
