@@ -355,8 +355,9 @@ class Weibull(Lifetime):
         with np.errstate(divide="ignore"):
             log_age = np.log(np.maximum(age, 0.0))
         shape, scale = np.asarray(self.shape), np.asarray(self.scale)
-        distinct, where = np.unique(log_age, return_inverse=True)
-        if log_age.ndim == 2 and 4 * distinct.size <= log_age.size and shape.shape[-2:] == (1, 1):
+        one_shape = log_age.ndim == 2 and shape.shape[-2:] == (1, 1)  # k the same for all cells of a matrix
+        distinct, where = np.unique(log_age, return_inverse=True) if one_shape else (None, None)
+        if one_shape and 4 * distinct.size <= log_age.size:
             # A matrix's T x T ages are its T distinct ages (age = year - cohort), and k
             # is the same for all its cells: a^k = exp(k ln a) for those T ages only, put
             # in place by index, times s^-k per cohort: one exp per cell instead of two

@@ -389,7 +389,12 @@ def quantiles(samples: xr.Dataset) -> xr.Dataset:
         sorted_quantiles, samples, input_core_dims=[["sample"]], output_core_dims=[["quantile"]],
         dask="parallelized", dask_gufunc_kwargs={"output_sizes": {"quantile": len(QUANTILES)}}, keep_attrs=True,
     ).compute()
-    out = out.assign_coords(quantile=list(QUANTILES)).transpose("quantile", ...)
+    return _with_quantile_coord(out.transpose("quantile", ...))
+
+
+def _with_quantile_coord(out: xr.Dataset) -> xr.Dataset:
+    """``out`` (dim ``quantile`` first) with the labelled :data:`QUANTILES` coordinate."""
+    out = out.assign_coords(quantile=list(QUANTILES))
     out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
     return out
 
@@ -428,9 +433,7 @@ def _quantiles_in_place(samples: xr.Dataset, threads: int = 1) -> xr.Dataset:
         list(pool.map(lambda view: view.sort(axis=-1), views))
     variables = {name: (("quantile", *v.dims[:-1]), np.moveaxis(_of_sorted(v.data), -1, 0), v.attrs) for name, v in samples.data_vars.items()}
     coords = {k: c for k, c in samples.coords.items() if "sample" not in c.dims}
-    out = xr.Dataset(variables, coords={**coords, "quantile": list(QUANTILES)}, attrs=samples.attrs)
-    out["quantile"].attrs.update(long_name="quantile over Monte-Carlo samples", units="1")
-    return out
+    return _with_quantile_coord(xr.Dataset(variables, coords=coords, attrs=samples.attrs))
 
 
 def _sum_regions(data: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
