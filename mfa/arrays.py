@@ -233,9 +233,20 @@ def year_axis(batch: tuple[str, ...]) -> int:
     return ordered((*batch, "year")).index("year")
 
 
-def from_year_first(values: np.ndarray, batch: tuple[str, ...]) -> Named:
-    """(T, *batch) engine output as a Named array."""
+def from_year_first(values: np.ndarray, batch: tuple[str, ...], summed: tuple[str, ...] = ()) -> Named:
+    """(T, *batch) engine output as a Named array, without the ``summed`` batch dims
+    (of size 1: the engine summed over them)."""
+    if summed:
+        values = values.squeeze(tuple(1 + batch.index(d) for d in summed))
+        batch = tuple(d for d in batch if d not in summed)
     return Named.of(("year", *batch), values)
+
+
+def summed_out(batch: tuple[str, ...], declared: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``batch`` dims a variable declared with dims ``declared`` lacks (``sample``
+    aside): the dims a step's engine sums its results over (:mod:`mfa.stock_core`'s
+    ``summed``), e.g. ``segment`` for battery capacity in Monte-Carlo runs."""
+    return tuple(d for d in batch if d != "sample" and d not in declared)
 
 
 class LifetimeOf(NamedTuple):

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from . import stock_core
-from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, survival, year_axis, year_first
+from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, summed_out, survival, year_axis, year_first
 from .fleet import vehicle_lifetime
 from .lifetimes import Weibull
 
@@ -31,7 +31,9 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     """Battery capacity flows and stock by ``scenario``, ``region``, ``year``,
     ``chemistry`` (all powertrains), from the vehicle sales in ``results``: packs as
     components of cars (:func:`mfa.stock_core.product_component`), replaced once on
-    failure while the car is at most ``replacement_max_vehicle_age`` old."""
+    failure while the car is at most ``replacement_max_vehicle_age`` old. Dims of the
+    batch that ``system`` does not declare for capacity (``segment`` in Monte-Carlo
+    runs) are summed within the lifetime products."""
     # Packs live in cars whatever the powertrain: summing powertrains before the lifetime
     # convolution is exact (the maths is linear) and halves every array after it.
     sales = from_xarray(results.variables["vehicle_sales"], "vehicle/yr")
@@ -42,6 +44,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     limit = param(p, "replacement_max_vehicle_age", "yr")
     batch = batch_of(capacity_sold, limit, extra=(*car_lifetime.dims, *pack_lifetime.dims))
     age = years[:, None] - years[None, :]
+    summed = summed_out(batch, system.dims_of("battery_capacity_in_use"))
     packs = stock_core.product_component(
         year_first(capacity_sold, batch),
         survival(car_lifetime, years, batch),
@@ -49,6 +52,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
         (age >= 0) & (age <= limit.expand(batch)[..., None, None]),
         derived=False,
         year_at=year_axis(batch),
+        summed=tuple(batch.index(d) for d in summed),
     )
     flows = {
         "battery_new": "inflow_new",
@@ -60,8 +64,8 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     }
     return dataset(
         {
-            **{name: (from_year_first(packs[key], batch), "kWh/yr") for name, key in flows.items()},
-            "battery_capacity_in_use": (from_year_first(packs["stock"], batch), "kWh"),
+            **{name: (from_year_first(packs[key], batch, summed), "kWh/yr") for name, key in flows.items()},
+            "battery_capacity_in_use": (from_year_first(packs["stock"], batch, summed), "kWh"),
         },
         p,
     )

@@ -220,6 +220,21 @@ class System(_Strict):
         reduced._left_out = (*self._left_out, *names)
         return reduced
 
+    def summed_over(self, quantity: str, dims) -> "System":
+        """The system whose ``quantity`` variables are their sums over ``dims`` (summed
+        dims of that quantity): Monte-Carlo runs, which keep only sums over summed dims,
+        carry battery capacity without its segments. Steps compute what the system they
+        are given declares (:func:`mfa.arrays.summed_out`)."""
+        dims = tuple(dims)
+        own = self.quantities[quantity].dims
+        wrong = [d for d in dims if d not in own or not self.dims[d].summed]
+        if wrong:
+            raise ValueError(f"summed_over: {wrong} are not summed dims of {quantity!r} ({own})")
+        kept = self.quantities[quantity].model_copy(update={"dims": [d for d in own if d not in dims]})
+        coarser = self.model_copy(update={"quantities": {**self.quantities, quantity: kept}})
+        coarser._left_out = self._left_out
+        return coarser
+
     def users_of(self, name: str) -> list[str]:
         """The variables that refer to ``name``: as their bound (``at_most``), the flow
         they are part of, the capacity they are the content of, or a term of their sum."""

@@ -244,39 +244,64 @@ def _empty(shape: tuple[int, ...], year_at: int = 0) -> np.ndarray:
     return np.moveaxis(laid_out, year_at, 0)
 
 
-def apply(matrices: list[np.ndarray], series: np.ndarray, year_at: int = 0) -> list[np.ndarray]:
+def apply(matrices: list[np.ndarray], series: np.ndarray, year_at: int = 0, summed: tuple[int, ...] = ()) -> list[np.ndarray]:
     """``m @ series`` over the cohort axis for each matrix ``m``: ``out[t] = sum over c of
-    m[..., t, c] * series[c, ...]``.
+    m[..., t, c] * series[c, ...]``, summed over the batch axes ``summed`` (positions
+    among the batch axes; they stay, of size 1).
 
     ``series``: ``(T, *batch)``. A (T, T) matrix serves every series in one BLAS product;
     ``(*batch, T, T)`` ones broadcast with the series. Returns arrays of the broadcast
     shape ``(T, *batch)`` (all the same), in the order of ``matrices``, C-ordered with the
     year axis moved to position ``year_at`` (0: as returned): a caller whose arrays put
     the year after some of their batch dims gets its own layout, not a strided view.
+    The sum over an axis the matrices vary along is part of the product (the matrices of
+    that axis side by side, their series stacked): no array of the axis' size is built.
     """
-    if all(m.ndim == 2 for m in matrices):
-        flat = series.reshape(series.shape[0], math.prod(series.shape[1:]))
-        products = [_product(m, flat).reshape(series.shape) for m in matrices]
-        return products if year_at == 0 else [_broadcast(p, p.shape, year_at, copy=True) for p in products]
     n_years, rank = series.shape[0], series.ndim - 1
     matrices = [m.reshape((1,) * (rank + 2 - m.ndim) + m.shape) for m in matrices]
     batch = np.broadcast_shapes(series.shape[1:], *(m.shape[:-2] for m in matrices))
+    varies = [i for i in range(rank) if any(m.shape[i] != 1 for m in matrices)]
+    before = tuple(i for i in summed if i not in varies)  # the same matrices all along: summed first
+    if before:
+        series = summed_series(series, (n_years, *batch), before)
+        batch = tuple(1 if i in before else n for i, n in enumerate(batch))
+    if not varies:
+        flat = series.reshape(n_years, math.prod(batch))
+        products = [_product(m.reshape(n_years, n_years), flat).reshape(series.shape) for m in matrices]
+        return products if year_at == 0 else [_broadcast(p, p.shape, year_at, copy=True) for p in products]
     # The series that share a matrix are the columns of one product: a matrix-matrix
     # product per distinct matrix (BLAS gemm), not a matrix-vector product per series.
-    varies = [i for i in range(rank) if any(m.shape[i] != 1 for m in matrices)]
+    inner = [i for i in varies if i in summed]
+    kept = [i for i in varies if i not in summed]
     shared = [i for i in range(rank) if i not in varies]
-    order = [1 + i for i in varies] + [0] + [1 + i for i in shared]
+    order = [1 + i for i in kept] + [1 + i for i in inner] + [0] + [1 + i for i in shared]
     columns = np.broadcast_to(series, (n_years, *batch)).transpose(order)
-    columns = columns.reshape(tuple(batch[i] for i in varies) + (n_years, math.prod(batch[i] for i in shared)))
-    back = np.argsort(order)  # (varies..., T, shared...) -> (T, *batch)
+    depth = n_years * math.prod(batch[i] for i in inner)  # the product's inner dimension
+    columns = columns.reshape(tuple(batch[i] for i in kept) + (depth, math.prod(batch[i] for i in shared)))
+    out_batch = tuple(1 if i in inner else n for i, n in enumerate(batch))
+    back = np.argsort(order)  # (kept..., inner..., T, shared...) -> (T, *batch)
     results = []
     for m in matrices:
-        own = m.reshape(tuple(m.shape[i] for i in varies) + m.shape[-2:])  # drops size-1 shared axes: a view
-        product = (own @ columns).reshape(tuple(batch[i] for i in varies) + (n_years,) + tuple(batch[i] for i in shared))
-        out = _empty((n_years, *batch), year_at)
+        # (kept..., T, inner..., T): a year's row runs over the cohorts of every inner position
+        m = np.broadcast_to(m, tuple(batch[i] if i in inner else n for i, n in enumerate(m.shape[:-2])) + m.shape[-2:])
+        m = m.transpose([*kept, rank, *inner, rank + 1, *shared])
+        own = m.reshape(m.shape[: len(kept)] + (n_years, depth))  # without inner axes, a view (size-1 shared axes drop)
+        product = (own @ columns).reshape(tuple(out_batch[i] for i in kept) + (1,) * len(inner) + (n_years,) + tuple(batch[i] for i in shared))
+        out = _empty((n_years, *out_batch), year_at)
         np.copyto(out, product.transpose(back))
         results.append(out)
     return results
+
+
+def summed_series(series: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
+    """``series`` broadcast to ``shape`` (T, *batch) and summed over the batch ``axes``
+    (kept, of size 1), without building the broadcast array: a series that is constant
+    along an axis counts once per position of it."""
+    if not axes:
+        return series
+    along = tuple(1 + i for i in axes)
+    total = series.sum(axis=tuple(a for a in along if series.shape[a] != 1), keepdims=True)
+    return total * math.prod(shape[a] for a in along if series.shape[a] == 1)
 
 
 def _product(matrix: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -288,7 +313,9 @@ def _product(matrix: np.ndarray, flat: np.ndarray) -> np.ndarray:
     return blas.dtrmm(1.0, matrix, flat.T, side=1, lower=1, trans_a=1).T
 
 
-def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, derived: bool = True, year_at: int = 0) -> Result:
+def inflow_driven(
+    inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, derived: bool = True, year_at: int = 0, summed: tuple[int, ...] = ()
+) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
     ``inflow``: ``(T, *batch)``, per year. ``sf``: (T, T) or ``(*batch, T, T)``. Returns arrays of
@@ -297,11 +324,14 @@ def inflow_driven(inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, d
     ``outflow_by_cohort`` of shape ``(T, T, *batch)`` (year, cohort, ...). With
     ``derived=False``, ``stock_change``, ``balance`` and ``cumulative_outflow`` are left
     out (the balance is still checked, into ``errors``); :func:`derive` computes them.
-    ``year_at``: the arrays' memory layout (:func:`apply`).
+    ``year_at``: the arrays' memory layout; ``summed``: batch axes every array is summed
+    over, of size 1 in the results (:func:`apply`; not with ``by_cohort``).
     """
+    if by_cohort and summed:
+        raise ValueError("summed: the arrays by cohort are not summed; leave out by_cohort or summed")
     leaving = outflow_matrix(sf)
-    stock, outflow = apply([sf, leaving], inflow, year_at)
-    out = {"inflow": _broadcast(inflow, stock.shape, year_at), "stock": stock, "outflow": outflow}
+    stock, outflow = apply([sf, leaving], inflow, year_at, summed)
+    out = {"inflow": _summed_inflow(inflow, sf.shape, stock.shape, year_at, summed), "stock": stock, "outflow": outflow}
     if by_cohort:
         row = _batch_first(inflow)[..., None, :]
         out["stock_by_cohort"] = _year_first(sf * row, by_cohort=True)
@@ -337,6 +367,7 @@ def product_component(
     renewal: bool = False,
     derived: bool = True,
     year_at: int = 0,
+    summed: tuple[int, ...] = (),
 ) -> Result:
     """Stock and flows of a component, one in each product (e.g. a battery pack in a car).
 
@@ -346,12 +377,12 @@ def product_component(
     ``inflow`` (their sum), ``stock`` (one in each product in use), ``outflow_with_product``
     (in the products retired), ``outflow_failed`` (the failed components replaced),
     ``outflow``, and ``stock_change``, ``balance``, ``cumulative_outflow`` as
-    :func:`inflow_driven` (``derived`` and ``year_at`` as there). A failed component that
+    :func:`inflow_driven` (``derived``, ``year_at`` and ``summed`` as there). A failed component that
     is not replaced stays in its product until the product is retired.
     """
     replaced = replacement_matrix(sf_product, sf_component, replace, renewal)
-    stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow, year_at)
-    new = _broadcast(product_inflow, stock.shape, year_at)
+    stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow, year_at, summed)
+    new = _summed_inflow(product_inflow, np.broadcast_shapes(sf_product.shape, replace.shape), stock.shape, year_at, summed)
     out = {
         "inflow_new": new,
         "inflow_replacement": replacement,
@@ -362,6 +393,15 @@ def product_component(
         "outflow": with_product + replacement,
     }
     return _with_balance(out, derived)
+
+
+def _summed_inflow(inflow: np.ndarray, matrix_shape, shape: tuple[int, ...], year_at: int, summed: tuple[int, ...]) -> np.ndarray:
+    """The inflow as the results of :func:`apply` lay it out: summed over the ``summed``
+    batch axes of its broadcast with the matrices (of shape ``matrix_shape``), at ``shape``."""
+    if summed:
+        batch = np.broadcast_shapes(inflow.shape[1:], tuple(matrix_shape)[:-2])
+        inflow = summed_series(inflow, (inflow.shape[0], *batch), summed)
+    return _broadcast(inflow, shape, year_at)
 
 
 def _broadcast(values: np.ndarray, shape: tuple[int, ...], year_at: int = 0, copy: bool = False) -> np.ndarray:

@@ -43,13 +43,6 @@ from .units import dequantify
 log = logging.getLogger(__name__)
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-def headline_outputs() -> dict[str, tuple[str, ...]]:
-    """Outputs kept for every sample (the declared system's headline variables), and the
-    dims summed out of them first (the declared summed dims: element and bound stay)."""
-    from . import definition
-
-    system = definition.load()
-    return {n: tuple(d for d in system.dims_of(n) if d in system.summed_dims) for n in system.headline}
 
 
 def frozen(spec: config.Distribution):
@@ -116,10 +109,15 @@ def draws(scenarios: dict[str, config.Scenario], points: np.ndarray | None, n: i
 
 
 def headline(results: xr.Dataset) -> xr.Dataset:
-    """The outputs kept per sample, plain numbers with UDUNITS units."""
+    """The outputs kept per sample (the declared headline variables summed over the
+    declared summed dims: element and bound stay), plain numbers with UDUNITS units."""
+    from . import definition
+
+    system = definition.load()
     variables = {}
-    for name, dims in headline_outputs().items():
+    for name in system.headline:
         variable = results.variables[name]
+        dims = tuple(d for d in variable.dims if d in system.summed_dims)
         # numpy's sum keeps a NaN visible (xarray's default skips it); on the variables, as
         # a DataArray per output and a deep copy of its coordinates cost more than the sums
         summed = variable.data.sum(axis=tuple(variable.dims.index(d) for d in dims)) if dims else variable.data
@@ -196,11 +194,15 @@ def _run_chunk(scenarios, params: xr.Dataset, values: xr.DataArray, reduce=headl
 
 def _sweep_system():
     """The declared system without the auxiliary variables that no headline output, Sobol
-    output or check reads (the material demand by chemistry is a run's largest array)."""
+    output or check reads (the material demand by chemistry is a run's largest array), and
+    with battery capacity summed over segments (the battery chain's largest arrays, a
+    quarter the size: no step after the battery lifetimes reads the segment split, whose
+    material sums are the same numbers)."""
     from . import definition
 
     system = definition.load()
-    return system.without(n for n, v in system.variables.items() if v.kind == "auxiliary" and not v.headline and not system.users_of(n))
+    system = system.without(n for n, v in system.variables.items() if v.kind == "auxiliary" and not v.headline and not system.users_of(n))
+    return system.summed_over("capacity", ["segment"])
 
 
 LARGE_GIB = 2.0

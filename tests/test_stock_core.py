@@ -120,3 +120,46 @@ def test_apply_lays_out_its_results_with_the_year_where_asked(year_at, batched):
     np.testing.assert_allclose(default[0], np.einsum("...tc,c...->t...", np.broadcast_to(sf, (4, 5, T, T)), series), rtol=1e-13)
     result = core.inflow_driven(series, sf, year_at=year_at)  # its inflow is the caller's own array, as given
     assert result["inflow"] is series and all(np.moveaxis(result[k], 0, year_at).flags.c_contiguous for k in ("stock", "outflow"))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_apply_sums_the_asked_axes_as_einsum_then_sum(seed):
+    """Summing batch axes inside the products (``summed``) gives the full products summed
+    over those axes (einsum, an independent contraction), whether the matrices vary along
+    the summed axes (summed within the product) or not (series summed first), in any layout."""
+    rng = np.random.default_rng(seed)
+    T, sizes = 7, rng.integers(1, 4, size=4)
+    series = rng.random((T, *(int(n) if rng.random() < 0.7 else 1 for n in sizes)))
+    matrices = [np.tril(rng.random((*(int(n) if rng.random() < 0.5 else 1 for n in sizes), T, T))) for _ in range(rng.integers(1, 4))]
+    summed = tuple(sorted(rng.choice(4, size=rng.integers(1, 5), replace=False).tolist()))
+    year_at = int(rng.integers(0, 5))
+    batch = np.broadcast_shapes(series.shape[1:], *(m.shape[:-2] for m in matrices))
+    for m, got in zip(matrices, core.apply(matrices, series, year_at, summed)):
+        want = np.broadcast_to(np.einsum("...tc,c...->t...", m, series), (T, *batch)).sum(axis=tuple(1 + i for i in summed), keepdims=True)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert np.moveaxis(got, 0, year_at).flags.c_contiguous
+
+
+@pytest.mark.parametrize("summed", [(0,), (1,), (2,), (0, 2), (0, 1, 2)])
+def test_engines_summed_are_their_full_results_summed(summed):
+    """Every array of product_component and inflow_driven (inflows too, where a series is
+    constant along a summed axis the matrices vary along) is the full run's summed."""
+    rng = np.random.default_rng(5)
+    T = 9
+    inflow = rng.random((T, 3, 1, 4))  # constant along axis 1, along which sf_product varies
+    sf_product, sf_component = np.tril(rng.random((1, 2, 1, T, T))), np.tril(rng.random((3, 1, 1, T, T)))
+    replace = rng.random((1, 1, 4, T, T)) < 0.5
+    runs = [
+        (core.product_component(inflow, sf_product, sf_component, replace, year_at=1),
+         core.product_component(inflow, sf_product, sf_component, replace, year_at=1, summed=summed)),
+        (core.inflow_driven(inflow, sf_product), core.inflow_driven(inflow, sf_product, summed=summed)),
+    ]
+    for full, part in runs:
+        assert set(part) == set(full)
+        for name in full:
+            want = full[name].sum(axis=tuple(1 + i for i in summed), keepdims=True)
+            assert part[name].shape == want.shape
+            np.testing.assert_allclose(part[name], want, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="by_cohort"):
+        core.inflow_driven(inflow, sf_product, by_cohort=True, summed=summed)

@@ -177,3 +177,18 @@ def test_sorted_quantiles_are_numpys_bit_for_bit(n, scale, with_nan, seed):
         values[0, 1, rng.integers(n)] = np.nan
     expected = np.moveaxis(np.quantile(values, uncertainty.QUANTILES, axis=-1), 0, -1)
     np.testing.assert_array_equal(uncertainty.sorted_quantiles(values), expected)
+
+
+def test_sweep_runs_carry_capacity_without_segments_to_the_same_outputs():
+    """Monte-Carlo runs sum battery capacity over segments within the lifetime products:
+    their headline outputs are the full system's (which keeps the segments) to rounding."""
+    cases = config.load_scenarios("china-provinces", ["conservative"])
+    values, params = uncertainty._design(cases, 4, "sobol", 0, None)
+    params = params.isel(region=slice(0, 3))
+    full, _ = model.run(cases, values, params)
+    swept, _ = model.run(cases, values, params, system=uncertainty._sweep_system())
+    assert full.sizes["segment"] > 1 and "segment" in full["battery_end_of_life"].dims
+    assert "segment" not in swept["battery_end_of_life"].dims and "segment" in swept["vehicle_stock"].dims
+    xr.testing.assert_allclose(uncertainty.headline(swept), uncertainty.headline(full).transpose(*uncertainty.headline(swept).dims), rtol=1e-12)
+    with pytest.raises(ValueError, match="not summed dims"):
+        uncertainty._sweep_system().summed_over("metal", ["element"])
