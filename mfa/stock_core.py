@@ -269,26 +269,40 @@ def apply(matrices: list[np.ndarray], series: np.ndarray, year_at: int = 0, summ
         flat = series.reshape(n_years, math.prod(batch))
         products = [_product(m.reshape(n_years, n_years), flat).reshape(series.shape) for m in matrices]
         return products if year_at == 0 else [_broadcast(p, p.shape, year_at, copy=True) for p in products]
-    # The series that share a matrix are the columns of one product: a matrix-matrix
-    # product per distinct matrix (BLAS gemm), not a matrix-vector product per series.
+    # The series that share a matrix are the columns of one product (BLAS gemm), not a
+    # matrix-vector product each. Its columns are the axes no matrix varies along that
+    # follow the year in the results' layout: the product is then written straight into
+    # the results (copying a product into a layout with the year in the middle cost
+    # more than the product). Only when no such axis is left, and the series do share
+    # matrices, are all shared axes the columns and the product copied into place.
     inner = [i for i in varies if i in summed]
-    kept = [i for i in varies if i not in summed]
-    shared = [i for i in range(rank) if i not in varies]
-    order = [1 + i for i in kept] + [1 + i for i in inner] + [0] + [1 + i for i in shared]
-    columns = np.broadcast_to(series, (n_years, *batch)).transpose(order)
+    keep = [i for i in range(rank) if i not in inner]
+    tail: list[int] = []
+    for i in reversed([i for i in keep if i >= year_at]):
+        if i in varies:
+            break
+        tail.insert(0, i)
+    if not tail and len(varies) < rank:
+        tail = [i for i in keep if i not in varies]
+    rows = [i for i in keep if i not in tail]
     depth = n_years * math.prod(batch[i] for i in inner)  # the product's inner dimension
-    columns = columns.reshape(tuple(batch[i] for i in kept) + (depth, math.prod(batch[i] for i in shared)))
+    width = math.prod(batch[i] for i in tail)
+    columns = np.broadcast_to(series, (n_years, *batch)).transpose([1 + i for i in (*rows, *inner)] + [0] + [1 + i for i in tail])
+    columns = columns.reshape(tuple(batch[i] for i in rows) + (depth, width))
     out_batch = tuple(1 if i in inner else n for i, n in enumerate(batch))
-    back = np.argsort(order)  # (kept..., inner..., T, shared...) -> (T, *batch)
     results = []
     for m in matrices:
-        # (kept..., T, inner..., T): a year's row runs over the cohorts of every inner position
+        # (rows..., T, inner..., T): a year's row runs over the cohorts of every inner position
         m = np.broadcast_to(m, tuple(batch[i] if i in inner else n for i, n in enumerate(m.shape[:-2])) + m.shape[-2:])
-        m = m.transpose([*kept, rank, *inner, rank + 1, *shared])
-        own = m.reshape(m.shape[: len(kept)] + (n_years, depth))  # without inner axes, a view (size-1 shared axes drop)
-        product = (own @ columns).reshape(tuple(out_batch[i] for i in kept) + (1,) * len(inner) + (n_years,) + tuple(batch[i] for i in shared))
+        own = m.transpose([*rows, rank, *inner, rank + 1, *tail]).reshape(tuple(m.shape[i] for i in rows) + (n_years, depth))
         out = _empty((n_years, *out_batch), year_at)
-        np.copyto(out, product.transpose(back))
+        flat = out[(slice(None), *(0 if i in inner else slice(None) for i in range(rank)))]
+        view = flat.transpose([1 + keep.index(i) for i in rows] + [0] + [1 + keep.index(i) for i in tail])
+        target = view.reshape(view.shape[: len(rows) + 1] + (width,))
+        if np.may_share_memory(target, out):  # the tail axes are the results' last ones
+            np.matmul(own, columns, out=target)
+        else:
+            np.copyto(view, (own @ columns).reshape(view.shape))
         results.append(out)
     return results
 

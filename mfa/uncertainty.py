@@ -258,7 +258,8 @@ def _for_holding(results: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
     """A run's :func:`headline` outputs as :class:`_Held` keeps them: by region in float32
     (cast in the task: half the bytes to send), and summed over regions in float64."""
     outputs = headline(results).transpose("sample", ...)
-    return outputs.astype(np.float32), _sum_regions(outputs)
+    # Dataset.astype goes through apply_ufunc per variable: 4x the cost of the casts
+    return outputs.copy(data={name: v.data.astype(np.float32) for name, v in outputs.data_vars.items()}), _sum_regions(outputs)
 
 
 def _executor(tasks: int) -> tuple[contextlib.AbstractContextManager, int]:
@@ -443,7 +444,8 @@ def _sum_regions(data: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
     a quantile task of one region at 10,000 samples would otherwise copy 0.7 GB)."""
     if "region" not in data.dims:
         return data
-    return data.isel(region=0, drop=True) if data.sizes["region"] == 1 else data.sum("region")
+    # skipna=False: a NaN stays visible, and xarray's NaN-skipping sum cost 14x numpy's
+    return data.isel(region=0, drop=True) if data.sizes["region"] == 1 else data.sum("region", skipna=False)
 
 
 def summarise(samples: xr.Dataset) -> Quantiles:
@@ -537,7 +539,7 @@ def sample_quantiles(
 
 
 def _cumulative(results: xr.Dataset, name: str, element: str, start: int = 2023) -> xr.DataArray:
-    return _sum_regions(results[name].sel(element=element).pint.to("t/yr").pint.dequantify()).sel(year=slice(start, None)).sum("year")
+    return _sum_regions(results[name].sel(element=element).pint.to("t/yr").pint.dequantify()).sel(year=slice(start, None)).sum("year", skipna=False)
 
 
 def _in_year(results: xr.Dataset, name: str, year: int, unit: str, **where) -> xr.DataArray:
