@@ -51,6 +51,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
         survival(pack_lifetime, years, batch),
         (age >= 0) & (age <= limit.expand(batch)[..., None, None]),
         derived=False,
+        check=False,  # the model checks the balance of batteries in use (invariants.check_results)
         year_at=year_axis(batch),
         summed=tuple(batch.index(d) for d in summed),
     )

@@ -28,8 +28,9 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     mean, sd = param(p, "second_use_mean", "yr"), param(p, "second_use_sd", "yr")
     batch = batch_of(to_second_use, mean, sd)
     lifetime = LifetimeOf(Normal, {"mean": mean, "sd": sd})
+    # check=False: the model checks the balance of second use itself (invariants.check_results)
     second_use = stock_core.inflow_driven(
-        year_first(to_second_use, batch), survival(lifetime, labels(p, "year"), batch), derived=False, year_at=year_axis(batch)
+        year_first(to_second_use, batch), survival(lifetime, labels(p, "year"), batch), derived=False, check=False, year_at=year_axis(batch)
     )
     leaving_second_use = from_year_first(second_use["outflow"], batch)
     collection, later = param(p, "collection_rate", "1"), param(p, "second_use_collection_rate", "1")

@@ -205,14 +205,20 @@ def _retired_to_date(outflow: np.ndarray, cumulative: np.ndarray, first: int, la
             cumulative[0] = outflow[0]
 
 
-def _with_balance(out: dict, derived: bool = True) -> Result:
+def _with_balance(out: dict, derived: bool = True, check: bool = True) -> Result:
     """``out`` as a :class:`Result` with its balance errors and, with ``derived``, the
     arrays of :data:`DERIVED`: ``stock_change``, ``balance`` (inflow - outflow - stock
-    change, ~0) and ``cumulative_outflow`` (retired to date, a stock).
+    change, ~0) and ``cumulative_outflow`` (retired to date, a stock). Without ``derived``
+    or ``check``, neither: ``errors`` is empty, for a caller that checks the balance of
+    these very arrays itself (the model checks every declared process,
+    :func:`mfa.invariants.check_results`).
 
     Raises ``ValueError`` when the balance holds a NaN: a NaN or an infinity in an input
     or in the survival matrix, which must not pass as a result."""
     result = Result(out)
+    if not (derived or check):
+        result.errors = {}
+        return result
     result.errors = _balance_pass(out, result if derived else None)
     if math.isnan(result.errors["max_abs_balance_error"]):
         raise ValueError(
@@ -328,7 +334,13 @@ def _product(matrix: np.ndarray, flat: np.ndarray) -> np.ndarray:
 
 
 def inflow_driven(
-    inflow: np.ndarray, sf: np.ndarray, by_cohort: bool = False, derived: bool = True, year_at: int = 0, summed: tuple[int, ...] = ()
+    inflow: np.ndarray,
+    sf: np.ndarray,
+    by_cohort: bool = False,
+    derived: bool = True,
+    year_at: int = 0,
+    summed: tuple[int, ...] = (),
+    check: bool = True,
 ) -> Result:
     """Stock and outflow from inflow: ``stock = sf @ inflow``, ``outflow = P @ inflow``.
 
@@ -337,9 +349,10 @@ def inflow_driven(
     ``balance``, ``cumulative_outflow``; with ``by_cohort`` also ``stock_by_cohort`` and
     ``outflow_by_cohort`` of shape ``(T, T, *batch)`` (year, cohort, ...). With
     ``derived=False``, ``stock_change``, ``balance`` and ``cumulative_outflow`` are left
-    out (the balance is still checked, into ``errors``); :func:`derive` computes them.
-    ``year_at``: the arrays' memory layout; ``summed``: batch axes every array is summed
-    over, of size 1 in the results (:func:`apply`; not with ``by_cohort``).
+    out (the balance is still checked, into ``errors``, unless ``check=False``: see
+    :func:`_with_balance`); :func:`derive` computes them. ``year_at``: the arrays'
+    memory layout; ``summed``: batch axes every array is summed over, of size 1 in the
+    results (:func:`apply`; not with ``by_cohort``).
     """
     if by_cohort and summed:
         raise ValueError("summed: the arrays by cohort are not summed; leave out by_cohort or summed")
@@ -350,7 +363,7 @@ def inflow_driven(
         row = _batch_first(inflow)[..., None, :]
         out["stock_by_cohort"] = _year_first(sf * row, by_cohort=True)
         out["outflow_by_cohort"] = _year_first(leaving * row, by_cohort=True)
-    return _with_balance(out, derived)
+    return _with_balance(out, derived, check)
 
 
 def replacement_matrix(sf_product: np.ndarray, sf_component: np.ndarray, replace: np.ndarray, renewal: bool = False) -> np.ndarray:
@@ -370,7 +383,10 @@ def replacement_matrix(sf_product: np.ndarray, sf_component: np.ndarray, replace
         if np.any(np.einsum("...ii->...i", fails) >= 1):
             raise ValueError("component_lifetime: no component survives its inflow year, so replacement never ends")
         fails = np.linalg.solve(np.eye(fails.shape[-1]) - fails, fails)
-    return sf_product * fails * replace
+    shape = np.broadcast_shapes(sf_product.shape, fails.shape, replace.shape)
+    out = fails if fails.shape == shape else np.empty(shape)  # fails is this function's own array
+    np.multiply(fails, sf_product, out=out)
+    return np.multiply(out, replace, out=out)
 
 
 def product_component(
@@ -382,6 +398,7 @@ def product_component(
     derived: bool = True,
     year_at: int = 0,
     summed: tuple[int, ...] = (),
+    check: bool = True,
 ) -> Result:
     """Stock and flows of a component, one in each product (e.g. a battery pack in a car).
 
@@ -391,7 +408,7 @@ def product_component(
     ``inflow`` (their sum), ``stock`` (one in each product in use), ``outflow_with_product``
     (in the products retired), ``outflow_failed`` (the failed components replaced),
     ``outflow``, and ``stock_change``, ``balance``, ``cumulative_outflow`` as
-    :func:`inflow_driven` (``derived``, ``year_at`` and ``summed`` as there). A failed component that
+    :func:`inflow_driven` (``derived``, ``year_at``, ``summed`` and ``check`` as there). A failed component that
     is not replaced stays in its product until the product is retired.
     """
     replaced = replacement_matrix(sf_product, sf_component, replace, renewal)
@@ -406,7 +423,7 @@ def product_component(
         "outflow_failed": replacement,
         "outflow": with_product + replacement,
     }
-    return _with_balance(out, derived)
+    return _with_balance(out, derived, check)
 
 
 def _summed_inflow(inflow: np.ndarray, matrix_shape, shape: tuple[int, ...], year_at: int, summed: tuple[int, ...]) -> np.ndarray:

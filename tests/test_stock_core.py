@@ -47,6 +47,20 @@ def test_nan_in_a_later_block_fails_the_balance_check(monkeypatch):
         core.inflow_driven(inflow, _sf(), derived=False)
 
 
+def test_unchecked_runs_leave_the_balance_to_the_caller():
+    """check=False (with derived=False) computes no balance: the NaN passes here, and the
+    caller's own check (the model's, tests/test_invariants_cli.py) must catch it."""
+    inflow = np.full((YEARS.size, 2), 5.0)
+    inflow[3, 1] = np.nan
+    for run in (
+        lambda: core.inflow_driven(inflow, _sf(), derived=False, check=False),
+        lambda: core.product_component(inflow, _sf(), _sf(), np.ones((YEARS.size, YEARS.size), bool), derived=False, check=False),
+    ):
+        result = run()
+        assert result.errors == {} and "balance" not in result and np.isnan(result["stock"][3:, 1]).all()
+    assert set(core.inflow_driven(inflow[:, :1], _sf(), check=False)) >= set(core.DERIVED)  # derived arrays are still derived
+
+
 @pytest.mark.parametrize("values", [[1.0, np.nan, -3.0], [np.nan, 1.0], [-2.0, 5.0, np.nan]])
 def test_largest_abs_never_hides_a_nan(values):
     assert np.isnan(core.largest_abs(np.array(values)))
