@@ -271,7 +271,7 @@ def survival(lifetime: LifetimeOf, years: np.ndarray, batch: tuple[str, ...]) ->
     on_grid = {}
     for name, a in lifetime.params.items():
         on_grid[name] = np.moveaxis(a.expand(grid), grid.index("cohort"), -1)[..., None, :]  # (*batch, year, cohort)
-    return stock_core.survival_matrix(lifetime.kind.formula(on_grid), years)
+    return stock_core.survival_matrix(lifetime.kind.formula(on_grid), years, fresh=True)
 
 
 def per_matrix(engine, series: np.ndarray, sf: np.ndarray, **options) -> dict[str, np.ndarray]:

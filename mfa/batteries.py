@@ -18,7 +18,7 @@ import xarray as xr
 
 from . import stock_core
 from .arrays import LifetimeOf, batch_of, dataset, from_xarray, from_year_first, labels, param, summed_out, survival, year_axis, year_first
-from .fleet import vehicle_lifetime
+from .fleet import vehicle_lifetime, vehicle_survival
 from .lifetimes import Weibull
 
 def battery_lifetime(p: xr.Dataset) -> LifetimeOf:
@@ -47,7 +47,7 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     summed = summed_out(batch, system.dims_of("battery_capacity_in_use"))
     packs = stock_core.product_component(
         year_first(capacity_sold, batch),
-        survival(car_lifetime, years, batch),
+        vehicle_survival(p, batch),
         survival(pack_lifetime, years, batch),
         (age >= 0) & (age <= limit.expand(batch)[..., None, None]),
         derived=False,

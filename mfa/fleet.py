@@ -23,6 +23,7 @@ Sales split into powertrains by the BEV share of sales.
 from __future__ import annotations
 
 import logging
+import weakref
 
 import numpy as np
 import xarray as xr
@@ -42,6 +43,29 @@ SPIN_UP = 40
 def vehicle_lifetime(p: xr.Dataset) -> LifetimeOf:
     """NEV lifetime (Weibull); scale by ``scenario`` and ``cohort`` (the model's years)."""
     return LifetimeOf(Weibull, {"shape": param(p, "vehicle_lifetime_shape", "1"), "scale": param(p, "vehicle_lifetime_scale", "yr")})
+
+
+_SURVIVAL: dict[int, tuple] = {}
+"""id(p) -> (weak reference to the parameter Dataset p, its vehicle survival matrices);
+an entry leaves when its Dataset is collected (Datasets are not hashable, so no WeakKeyDictionary)."""
+
+
+def vehicle_survival(p: xr.Dataset, batch: tuple[str, ...]) -> np.ndarray:
+    """The survival matrices of :func:`vehicle_lifetime` over ``batch`` (as
+    :func:`mfa.arrays.survival`; read-only), built once per parameter Dataset ``p``: the
+    fleet and the battery steps of a model run both need them (in a Monte-Carlo run of one
+    region, thousands of matrices: a tenth of the run). Kept as long as ``p`` is."""
+    key = id(p)
+    entry = _SURVIVAL.get(key)  # dict operations are atomic: model runs on threads need no lock
+    if entry is None or entry[0]() is not p:
+        lifetime = vehicle_lifetime(p)
+        dims = tuple(d for d in lifetime.dims if d != "cohort")
+        matrices = survival(lifetime, labels(p, "year"), dims)
+        matrices.flags.writeable = False
+        entry = (weakref.ref(p, lambda _, key=key: _SURVIVAL.pop(key, None)), dims, matrices)
+        _SURVIVAL[key] = entry
+    _, dims, matrices = entry
+    return matrices[tuple(slice(None) if d in dims else None for d in batch)]
 
 
 def _nearest(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -159,10 +183,9 @@ def run(p: xr.Dataset, results: xr.Dataset, system) -> xr.Dataset:
     nev_sales = registrations.where(Named(("year",), years) <= h, share_projected * market_sales)
     share = nev_sales / market_sales.where(market_sales > 0, np.nan)
     sales = nev_sales * param(p, "powertrain_share", "1").rename(cohort="year")
-    lifetime = vehicle_lifetime(p)
-    batch = batch_of(sales, extra=lifetime.dims)
+    batch = batch_of(sales, extra=vehicle_lifetime(p).dims)
     # check=False: the model checks the balance of vehicles in use itself (invariants.check_results)
-    out = stock_core.inflow_driven(year_first(sales, batch), survival(lifetime, years, batch), derived=False, check=False, year_at=year_axis(batch))
+    out = stock_core.inflow_driven(year_first(sales, batch), vehicle_survival(p, batch), derived=False, check=False, year_at=year_axis(batch))
     return dataset(
         {
             "vehicle_sales": (sales, "vehicle/yr"),

@@ -224,7 +224,8 @@ class Lifetime:
         """``survival(time, entry)`` of this distribution on numpy arrays: ``params`` (every
         field, in years or dimensionless) already laid out to broadcast with ``time -
         entry``. Not checked: for parameters that are (e.g. :mod:`mfa.model`'s, by
-        :func:`mfa.invariants.check_parameters`)."""
+        :func:`mfa.invariants.check_parameters`). Each call returns a new array
+        (:func:`mfa.stock_core.survival_matrix` may then overwrite it, ``fresh``)."""
         plain = object.__new__(cls)
         for name, values in params.items():
             object.__setattr__(plain, name, values)

@@ -74,6 +74,8 @@ def survival_matrix(
     survival: Callable[[np.ndarray, np.ndarray], np.ndarray],
     years,
     discretisation: Discretisation = Discretisation(),
+    *,
+    fresh: bool = False,
 ) -> np.ndarray:
     """``sf[..., t, c]``: share of cohort ``c`` in stock at the end of year ``t``.
 
@@ -84,22 +86,30 @@ def survival_matrix(
     age alone, ``lambda time, entry: S(time - entry)``; :class:`mfa.lifetimes.Lifetime`
     objects go through :func:`mfa.stock.survival_matrix`. With several points per year the
     survival is their weighted mean. Zero above the diagonal (cohorts not yet born).
+    ``fresh``: ``survival`` returns a new array each call (as :mod:`mfa.lifetimes`'
+    formulas do), which then becomes the result, zeroed above the diagonal in place.
     """
     years = np.asarray(years, float)
     time = years[:, None] + 1.0
     sf = None
-    for point, weight in zip(*discretisation.points_and_weights()):
+    points, weights = discretisation.points_and_weights()
+    for point, weight in zip(points, weights):
         share = np.asarray(survival(time, years[None, :] + point), float)
         share = share if weight == 1.0 else share * weight  # one point: no pass over the matrices
         sf = share if sf is None else sf + share
-    born = years[:, None] >= years[None, :]
-    return np.where(born, sf, 0.0)
+    unborn = years[:, None] < years[None, :]
+    own = fresh or points.size > 1  # else the caller's array, which must not change
+    if own and sf.flags.writeable and sf.shape == np.broadcast_shapes(sf.shape, unborn.shape):
+        np.copyto(sf, 0.0, where=unborn)
+        return sf
+    return np.where(unborn, 0.0, sf)
 
 
 def outflow_matrix(sf: np.ndarray) -> np.ndarray:
     """``P[..., t, c]``: share of cohort ``c`` leaving in year ``t``: ``sf[t-1, c] - sf[t, c]``
     below the diagonal, ``1 - sf[c, c]`` on it (the inflow year)."""
-    present = np.zeros_like(sf)  # share present before each year's outflow
+    present = np.empty(sf.shape)  # share present before each year's outflow
+    present[..., 0, :] = 0.0
     present[..., 1:, :] = sf[..., :-1, :]
     diagonal = np.einsum("...ii->...i", present)  # a writable view of the diagonal
     diagonal[...] = 1.0

@@ -220,3 +220,22 @@ def test_nev_sales_never_exceed_the_car_market(case_run):
     assert float((nev - market).max()) <= 1e-6 * float(market.max())
     share = plain(results["nev_share_of_sales"], "1")
     assert float(share.min()) >= 0 and float(share.max()) <= 1 + 1e-12
+
+
+def test_vehicle_survival_is_built_once_a_run_and_let_go_with_its_parameters():
+    """The fleet and battery steps share one set of vehicle survival matrices per
+    parameter Dataset: equal to building them anew, read-only, and gone with the Dataset."""
+    import gc
+
+    from mfa import arrays, fleet
+
+    _, p = model.run(config.load_scenarios("china-provinces", ["conservative"]))
+    in_fleet, in_batteries = ("scenario", "region", "segment", "powertrain"), ("scenario", "region", "segment", "chemistry")
+    shared = fleet.vehicle_survival(p, in_fleet)
+    assert np.shares_memory(shared, fleet.vehicle_survival(p, in_batteries)) and not shared.flags.writeable
+    np.testing.assert_array_equal(shared, arrays.survival(fleet.vehicle_lifetime(p), arrays.labels(p, "year"), in_fleet))
+    key = id(p)
+    assert key in fleet._SURVIVAL
+    del p
+    gc.collect()
+    assert key not in fleet._SURVIVAL
