@@ -108,8 +108,7 @@ def survival_matrix(
 def outflow_matrix(sf: np.ndarray) -> np.ndarray:
     """``P[..., t, c]``: share of cohort ``c`` leaving in year ``t``: ``sf[t-1, c] - sf[t, c]``
     below the diagonal, ``1 - sf[c, c]`` on it (the inflow year)."""
-    present = np.empty(sf.shape)  # share present before each year's outflow
-    present[..., 0, :] = 0.0
+    present = np.zeros_like(sf)  # share present before each year's outflow
     present[..., 1:, :] = sf[..., :-1, :]
     diagonal = np.einsum("...ii->...i", present)  # a writable view of the diagonal
     diagonal[...] = 1.0
