@@ -46,15 +46,16 @@ def vehicle_lifetime(p: xr.Dataset) -> LifetimeOf:
 
 
 _SURVIVAL: dict[int, tuple] = {}
-"""id(p) -> (weak reference to the parameter Dataset p, its vehicle survival matrices);
-an entry leaves when its Dataset is collected (Datasets are not hashable, so no WeakKeyDictionary)."""
+"""id(p) -> (weak reference to the parameter Dataset p, the matrices' dims, the vehicle
+survival matrices); an entry leaves when its Dataset is collected (Datasets are not
+hashable, so no WeakKeyDictionary)."""
 
 
 def vehicle_survival(p: xr.Dataset, batch: tuple[str, ...]) -> np.ndarray:
     """The survival matrices of :func:`vehicle_lifetime` over ``batch`` (as
     :func:`mfa.arrays.survival`; read-only), built once per parameter Dataset ``p``: the
-    fleet and the battery steps of a model run both need them (in a Monte-Carlo run of one
-    region, thousands of matrices: a tenth of the run). Kept as long as ``p`` is."""
+    fleet and the battery steps of a model run both need them (thousands of matrices in a
+    Monte-Carlo run). Kept as long as ``p`` is. ``batch`` must hold the lifetime's dims."""
     key = id(p)
     entry = _SURVIVAL.get(key)  # dict operations are atomic: model runs on threads need no lock
     if entry is None or entry[0]() is not p:

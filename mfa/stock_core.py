@@ -278,7 +278,7 @@ def apply(matrices: list[np.ndarray], series: np.ndarray, year_at: int = 0, summ
     varies = [i for i in range(rank) if any(m.shape[i] != 1 for m in matrices)]
     before = tuple(i for i in summed if i not in varies)  # the same matrices all along: summed first
     if before:
-        series = summed_series(series, (n_years, *batch), before)
+        series = _summed_series(series, (n_years, *batch), before)
         batch = tuple(1 if i in before else n for i, n in enumerate(batch))
     if not varies:
         flat = series.reshape(n_years, math.prod(batch))
@@ -322,7 +322,7 @@ def apply(matrices: list[np.ndarray], series: np.ndarray, year_at: int = 0, summ
     return results
 
 
-def summed_series(series: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
+def _summed_series(series: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
     """``series`` broadcast to ``shape`` (T, *batch) and summed over the batch ``axes``
     (kept, of size 1), without building the broadcast array: a series that is constant
     along an axis counts once per position of it."""
@@ -440,7 +440,7 @@ def _summed_inflow(inflow: np.ndarray, matrix_shape, shape: tuple[int, ...], yea
     batch axes of its broadcast with the matrices (of shape ``matrix_shape``), at ``shape``."""
     if summed:
         batch = np.broadcast_shapes(inflow.shape[1:], tuple(matrix_shape)[:-2])
-        inflow = summed_series(inflow, (inflow.shape[0], *batch), summed)
+        inflow = _summed_series(inflow, (inflow.shape[0], *batch), summed)
     return _broadcast(inflow, shape, year_at)
 
 

@@ -142,9 +142,10 @@ float32, ~12 KB a series, so ~0.7 GB. Up to it, model runs of :data:`RUN_SERIES`
 every region are the tasks; above it, tasks over blocks of regions
 (:data:`BLOCK_SERIES`) run all samples of theirs, and a run's per-sample work (survival
 matrices) is repeated for every block. 31 x 3 x 1,000 samples (93,000 series), measured
-2026-12-02 on an idle 2-core machine: held, 22.4 s (41 CPU s) but a 1.73 GB peak; in
-blocks of 5-6 regions, 27.9 s (51 CPU s), 1.35 GB; in blocks of 3 regions held in
-float64 as before, 33.9 s (64 CPU s), 1.25 GB."""
+2026-12-02 on a 2-core machine with battery capacity summed over segments in the runs:
+held (HOLD_SERIES 100,000), 13.5 s (21 CPU s) but a 1.48 GB peak; in blocks of 5-6
+regions, 14.2 s (25 CPU s), 0.97 GB. (Before that summing: held 22.4 s and 1.73 GB,
+blocks 27.9 s and 1.35 GB.)"""
 
 BLOCK_SERIES = 20_000
 """Series whose per-sample outputs one task over a block of regions holds (~240 MB in
@@ -153,7 +154,8 @@ float32; at least one region a task: ~350 MB a region for 10,000 samples and 3 s
 
 RUN_SERIES = 1024
 """Series (sample x scenario x region) one model run computes when no ``chunk`` is given.
-A run's working arrays peak at ~220 KB a series, one run a core at a time. Its fixed
+A run's working arrays peaked at ~220 KB a series before battery capacity was summed over
+segments in Monte-Carlo runs (less since), one run a core at a time. Its fixed
 cost is small (~0.1 s for china-provinces), so narrower runs cost little time: 31 x 3 x
 1,000 samples took 99.7 CPU s and peaked at 1.41 GB with 1,024, 100.1 s and 1.74 GB
 with 2,048 (measured 2026-12, loaded machine, BLOCK_SERIES 10,000)."""
