@@ -135,8 +135,10 @@ def test_sensitivity_runs_the_model_on_the_saltelli_design(scenarios):
 def test_two_worker_cluster_equals_in_process(scenarios):
     seen_local, seen_cluster = [], []
     local = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_local.append)
-    with dask_client(2, None):
+    with dask_client(2, None) as client:
         distributed = uncertainty.run_samples(scenarios, 10, seed=5, chunk=4, on_samples=seen_cluster.append)
+        # without the nanny's MALLOC_TRIM_THRESHOLD_, which turns off malloc's adaptive mmap threshold (mfa/cli.py)
+        assert set(client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
     xr.testing.assert_identical(local.drop_attrs(), distributed.drop_attrs())
     # the progress bar hears of every chunk once, on threads and on the cluster
     assert sorted(seen_local) == sorted(seen_cluster) == [2, 4, 4]
