@@ -575,10 +575,11 @@ def perturb(p: xr.Dataset, draws: xr.DataArray, scenarios: dict[str, config.Scen
         # A draw never takes a parameter out of its range: values beyond it are clipped
         # to the bound, and how many is recorded (results.nc attribute clipped_draws).
         low, high = RANGES.get(name, (0.0, np.inf))
-        outside = int(np.count_nonzero((changed < low) | (changed > high)))
-        if outside:
-            clipped.append(f"{name}: {outside} of {changed.size} values to [{low:g}, {high:g}]")
-        changed = np.clip(changed, low, high)
+        if not (changed.min() >= low and changed.max() <= high):  # mostly within: two reductions, no masks (a NaN takes the full path)
+            outside = int(np.count_nonzero((changed < low) | (changed > high)))
+            if outside:
+                clipped.append(f"{name}: {outside} of {changed.size} values to [{low:g}, {high:g}]")
+            changed = np.clip(changed, low, high)
         changed_vars[name] = xr.Variable(("scenario", "sample", *dims), ureg.Quantity(changed, variable.data.units), attrs=variable.attrs)
     variables = {k: changed_vars.get(k, p.variables[k]) for k in p.data_vars}
     out = xr.Dataset(variables, coords=p.coords, attrs=dict(p.attrs)).assign_coords(sample=draws["sample"].values)
