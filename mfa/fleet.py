@@ -46,26 +46,30 @@ def vehicle_lifetime(p: xr.Dataset) -> LifetimeOf:
 
 
 _SURVIVAL: dict[int, tuple] = {}
-"""id(p) -> (weak reference to the parameter Dataset p, the matrices' dims, the vehicle
-survival matrices); an entry leaves when its Dataset is collected (Datasets are not
-hashable, so no WeakKeyDictionary)."""
+"""id(p) -> (weak reference to the parameter Dataset p, the lifetime's parameter values
+the matrices were built from, the matrices' dims, the vehicle survival matrices); an entry
+leaves when its Dataset is collected (Datasets are not hashable: no WeakKeyDictionary)."""
 
 
 def vehicle_survival(p: xr.Dataset, batch: tuple[str, ...]) -> np.ndarray:
     """The survival matrices of :func:`vehicle_lifetime` over ``batch`` (as
-    :func:`mfa.arrays.survival`; read-only), built once per parameter Dataset ``p``: the
-    fleet and the battery steps of a model run both need them (thousands of matrices in a
-    Monte-Carlo run). Kept as long as ``p`` is. ``batch`` must hold the lifetime's dims."""
+    :func:`mfa.arrays.survival`; read-only), built once per parameter Dataset ``p`` and
+    parameter values: the fleet and the battery steps of a model run both need them
+    (thousands of matrices in a Monte-Carlo run). Built anew when the lifetime's values in
+    ``p`` changed since (a caller may change a Dataset it passes again, in place); kept as
+    long as ``p`` is. ``batch`` must hold the lifetime's dims."""
+    lifetime = vehicle_lifetime(p)
+    values = {name: a.values for name, a in lifetime.params.items()}
     key = id(p)
     entry = _SURVIVAL.get(key)  # dict operations are atomic: model runs on threads need no lock
-    if entry is None or entry[0]() is not p:
-        lifetime = vehicle_lifetime(p)
+    if entry is None or entry[0]() is not p or not all(np.array_equal(entry[1][n], v) for n, v in values.items()):
         dims = tuple(d for d in lifetime.dims if d != "cohort")
         matrices = survival(lifetime, labels(p, "year"), dims)
         matrices.flags.writeable = False
-        entry = (weakref.ref(p, lambda _, key=key: _SURVIVAL.pop(key, None)), dims, matrices)
+        built_from = {n: v.copy() for n, v in values.items()}
+        entry = (weakref.ref(p, lambda _, key=key: _SURVIVAL.pop(key, None)), built_from, dims, matrices)
         _SURVIVAL[key] = entry
-    _, dims, matrices = entry
+    _, _, dims, matrices = entry
     return matrices[tuple(slice(None) if d in dims else None for d in batch)]
 
 

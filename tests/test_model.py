@@ -234,6 +234,11 @@ def test_vehicle_survival_is_built_once_a_run_and_let_go_with_its_parameters():
     shared = fleet.vehicle_survival(p, in_fleet)
     assert np.shares_memory(shared, fleet.vehicle_survival(p, in_batteries)) and not shared.flags.writeable
     np.testing.assert_array_equal(shared, arrays.survival(fleet.vehicle_lifetime(p), arrays.labels(p, "year"), in_fleet))
+    # a Dataset changed in place and passed again gets matrices of its new values
+    p["vehicle_lifetime_scale"] = p["vehicle_lifetime_scale"] * 1.5
+    longer = fleet.vehicle_survival(p, in_fleet)
+    assert longer[..., 20, 5].min() > shared[..., 20, 5].max()
+    np.testing.assert_array_equal(longer, arrays.survival(fleet.vehicle_lifetime(p), arrays.labels(p, "year"), in_fleet))
     key = id(p)
     assert key in fleet._SURVIVAL
     del p
