@@ -422,7 +422,7 @@ def product_component(
     """
     replaced = replacement_matrix(sf_product, sf_component, replace, renewal)
     stock, with_product, replacement = apply([sf_product, outflow_matrix(sf_product), replaced], product_inflow, year_at, summed)
-    new = _summed_inflow(product_inflow, np.broadcast_shapes(sf_product.shape, replace.shape), stock.shape, year_at, summed)
+    new = _summed_inflow(product_inflow, replaced.shape, stock.shape, year_at, summed)  # replaced: all three matrices' broadcast
     out = {
         "inflow_new": new,
         "inflow_replacement": replacement,
